@@ -1,0 +1,62 @@
+"""Field types shared by several contracts."""
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+from marshmallow import ValidationError, fields
+
+from shared import uscc
+
+# Agencies send local Chinese time when they omit an offset.
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+class USCC(fields.String):
+    """An 18-character Unified Social Credit Code with a correct check character."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return uscc.validate(raw)
+        except uscc.InvalidUSCC as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+def Instant(**kwargs):  # noqa: N802 - a field factory reads like a field class
+    """An instant with a time zone; naive values are read as China Standard Time."""
+    return fields.AwareDateTime(format="iso", default_timezone=CHINA_TZ, **kwargs)
+
+
+def reject_operator_keys(data, path="") -> list[str]:
+    """Paths of keys that would be MongoDB operators or field paths (``$x``, ``a.b``)."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and (key.startswith("$") or "." in key):
+                found.append(here)
+            found.extend(reject_operator_keys(value, here))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found.extend(reject_operator_keys(value, f"{path}[{i}]"))
+    return found
+
+
+def field_errors(messages, prefix="") -> list[dict]:
+    """Flatten marshmallow's nested error dict to ``[{field, problem}]``."""
+    out = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                name = prefix or "(payload)"
+            out.extend(field_errors(value, name))
+    elif isinstance(messages, list):
+        for value in messages:
+            if isinstance(value, (dict, list)):
+                out.extend(field_errors(value, prefix))
+            else:
+                out.append({"field": prefix or "(payload)", "problem": str(value)})
+    else:
+        out.append({"field": prefix or "(payload)", "problem": str(messages)})
+    return out

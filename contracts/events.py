@@ -1,0 +1,160 @@
+"""Event envelope and the payload schema of every event the services exchange.
+
+Every event on the wire is ``EnvelopeSchema`` with ``payload`` valid against the schema
+registered for its ``type`` in ``PAYLOADS``. Producers build events with ``make_event``;
+consumers read them with ``read_event``; both use the same schemas.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import Schema, fields, validate
+
+from contracts.common import USCC, Instant
+from contracts.violation import SEVERITIES, ViolationSchema
+
+SCHEMA_VERSION = 1
+SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "platforms")
+RISK_CLASSES = ("A", "B", "C", "D")
+
+
+class EnvelopeSchema(Schema):
+    event_id = fields.String(required=True, validate=validate.Length(min=8, max=80))
+    type = fields.String(required=True)
+    schema_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    occurred_at = Instant(required=True)
+    producer = fields.String(required=True)
+    correlation_id = fields.String(required=True)
+    payload = fields.Dict(required=True)
+
+
+class ViolationEventSchema(Schema):
+    """ViolationRecorded / ViolationAmended / ViolationRevoked."""
+
+    violation_id = fields.String(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    status = fields.String(required=True, validate=validate.OneOf(("active", "revoked")))
+    record = fields.Nested(ViolationSchema, required=True)
+    reason = fields.String(allow_none=True, load_default=None)
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(required=True)
+    problem = fields.String(required=True)
+
+
+class ViolationRejectedSchema(Schema):
+    agency_code = fields.String(allow_none=True, load_default=None)
+    document_number = fields.String(allow_none=True, load_default=None)
+    message_id = fields.String(required=True)
+    received_via = fields.String(required=True, validate=validate.OneOf(("amqp", "http", "import")))
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True)
+
+
+class EntityRegisteredSchema(Schema):
+    uscc = USCC(required=True)
+    name = fields.String(required=True)
+    provisional = fields.Boolean(required=True)
+    region_code = fields.String(required=True)
+    entity_type = fields.String(allow_none=True)
+
+
+class CreditChangedSchema(Schema):
+    uscc = USCC(required=True)
+    old_score = fields.Float(allow_none=True)
+    new_score = fields.Float(required=True)
+    old_class = fields.String(allow_none=True, validate=validate.OneOf(RISK_CLASSES))
+    new_class = fields.String(required=True, validate=validate.OneOf(RISK_CLASSES))
+    model_version = fields.String(required=True)
+    cause_event_id = fields.String(required=True)
+
+
+class SourceSchema(Schema):
+    violation_id = fields.String(required=True)
+    agency_code = fields.String(required=True)
+    document_number = fields.String(required=True)
+    category = fields.String(required=True)
+    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+
+
+class RestrictionSchema(Schema):
+    restriction_id = fields.String(required=True)
+    uscc = USCC(required=True)
+    entity_name = fields.String(required=True)
+    sector = fields.String(required=True, validate=validate.OneOf(SECTORS))
+    measure_id = fields.String(required=True)
+    action = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+    department = fields.String(required=True)
+    memorandum = fields.String(required=True)
+    source = fields.Nested(SourceSchema, required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(allow_none=True)
+    rule = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class RestrictionLiftedSchema(Schema):
+    restriction = fields.Nested(RestrictionSchema, required=True)
+    lifted_at = Instant(required=True)
+    lift_reason = fields.String(required=True)
+
+
+class SupervisionActionSchema(Schema):
+    uscc = USCC(required=True)
+    violation_id = fields.String(required=True)
+    actions = fields.List(fields.String(), required=True)
+    rule = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+PAYLOADS: dict[str, type[Schema]] = {
+    "ViolationRecorded": ViolationEventSchema,
+    "ViolationAmended": ViolationEventSchema,
+    "ViolationRevoked": ViolationEventSchema,
+    "ViolationRejected": ViolationRejectedSchema,
+    "EntityRegistered": EntityRegisteredSchema,
+    "CreditChanged": CreditChangedSchema,
+    "RestrictionImposed": RestrictionSchema,
+    "RestrictionLifted": RestrictionLiftedSchema,
+    "SupervisionActionRecorded": SupervisionActionSchema,
+}
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def make_event(event_type: str, payload: dict, *, producer: str, correlation_id: str,
+               event_id: str | None = None, occurred_at: datetime | None = None) -> dict:
+    """Validate ``payload`` (already in its loaded form) and wrap it in an envelope, JSON-safe."""
+    schema = _payload_schema(event_type)
+    body = schema.dump(payload)
+    schema.load(body)  # a producer never emits what a consumer would refuse
+    envelope = {
+        "event_id": event_id or str(uuid.uuid4()),
+        "type": event_type,
+        "schema_version": SCHEMA_VERSION,
+        "occurred_at": occurred_at or datetime.now(timezone.utc),
+        "producer": producer,
+        "correlation_id": correlation_id,
+        "payload": body,
+    }
+    return EnvelopeSchema().dump(envelope)
+
+
+def read_event(body: dict, expected_type: str | None = None) -> tuple[dict, dict]:
+    """Validate an envelope and its payload; returns ``(envelope, payload)`` loaded."""
+    envelope = EnvelopeSchema().load(body)
+    if expected_type and envelope["type"] != expected_type:
+        raise UnknownEventType(f"expected {expected_type}, got {envelope['type']}")
+    payload = _payload_schema(envelope["type"]).load(envelope["payload"])
+    return envelope, payload
+
+
+def _payload_schema(event_type: str) -> Schema:
+    try:
+        return PAYLOADS[event_type]()
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None

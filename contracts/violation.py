@@ -1,0 +1,152 @@
+"""The violation record an agency submits (AMQP, HTTP or bulk import: one validation path).
+
+Field by field:
+
+=====================  ===================================================================
+agency_code            Recording agency, e.g. ``SAMR-350100`` (upper case, digits, ``-``).
+document_number        Decision document number (文书号), unique within the agency.
+                       (agency_code, document_number) is the record's natural key.
+uscc                   Unified Social Credit Code of the entity, check character verified.
+entity_name            Registered name of the entity as written in the decision.
+category               One of ``CATEGORIES`` (food safety, tax violation, ...).
+severity               ``minor`` | ``general`` | ``serious`` | ``especially_serious``.
+penalties              Non-empty list of ``{type, amount?, months?}``; ``fine`` and
+                       ``confiscation`` need ``amount`` (yuan, >= 0); ``suspension`` and
+                       ``occupational_ban`` need ``months``.
+legal_basis            ``{law, article}`` the decision applies.
+occurred_at            When the violation happened (ISO 8601; no offset means UTC+8).
+decided_at             When the decision was made; never before ``occurred_at`` nor in the
+                       future.
+first_offence          First violation of this kind by the entity (首违).
+corrected              The entity corrected the violation promptly.
+listing                Optional ``{list, listed_at}``: ``serious_violation`` (严重违法失信名单)
+                       or ``abnormal_operations`` (经营异常名录).
+region_code            Optional GB/T 2260 code of the deciding authority's region.
+=====================  ===================================================================
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from contracts.common import USCC, Instant, reject_operator_keys
+
+CATEGORIES = (
+    "food_safety",
+    "drugs_medical_devices",
+    "special_equipment",
+    "product_quality",
+    "false_advertising",
+    "counterfeit_ip_infringement",
+    "price_fraud",
+    "unfair_competition",
+    "unlicensed_operation",
+    "tax_violation",
+    "personal_data_abuse",
+    "obstructing_inspection",
+    "refusing_to_perform_decision",
+    "environmental_pollution",
+    "work_safety",
+    "contract_fraud",
+    "e_commerce_violation",
+)
+SEVERITIES = ("minor", "general", "serious", "especially_serious")
+PENALTY_TYPES = (
+    "warning",
+    "public_criticism",
+    "fine",
+    "confiscation",
+    "licence_revocation",
+    "licence_downgrade",
+    "suspension",
+    "occupational_ban",
+    "detention_referral",
+)
+LISTS = ("serious_violation", "abnormal_operations")
+AGENCY_CODE = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _no_operator_keys(self, data, **kwargs):
+        bad = reject_operator_keys(data)
+        if bad:
+            raise ValidationError(
+                {path: ["keys starting with '$' or containing '.' are not allowed"] for path in bad}
+            )
+        return data
+
+
+class PenaltySchema(StrictSchema):
+    type = fields.String(required=True, validate=validate.OneOf(PENALTY_TYPES))
+    amount = fields.Decimal(places=2, as_string=True, allow_nan=False,
+                            validate=validate.Range(min=0, error="must not be negative"))
+    months = fields.Integer(validate=validate.Range(min=1, max=600))
+
+    @validates_schema
+    def _amount_and_months(self, data, **kwargs):
+        kind = data.get("type")
+        if kind in ("fine", "confiscation") and data.get("amount") is None:
+            raise ValidationError(f"a {kind} needs an amount", "amount")
+        if kind in ("suspension", "occupational_ban") and data.get("months") is None:
+            raise ValidationError(f"a {kind} needs a duration in months", "months")
+
+
+class LegalBasisSchema(StrictSchema):
+    law = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    article = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class ListingSchema(StrictSchema):
+    list = fields.String(required=True, validate=validate.OneOf(LISTS))
+    listed_at = Instant(required=True)
+
+
+class ViolationSchema(StrictSchema):
+    agency_code = fields.String(required=True, validate=validate.Regexp(
+        AGENCY_CODE, error="must be 2-32 characters of A-Z, 0-9 and '-'"))
+    document_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    uscc = USCC(required=True)
+    entity_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+    penalties = fields.List(fields.Nested(PenaltySchema), required=True,
+                            validate=validate.Length(min=1, error="at least one penalty"))
+    legal_basis = fields.Nested(LegalBasisSchema, required=True)
+    occurred_at = Instant(required=True)
+    decided_at = Instant(required=True)
+    first_offence = fields.Boolean(load_default=False)
+    corrected = fields.Boolean(load_default=False)
+    listing = fields.Nested(ListingSchema, allow_none=True, load_default=None)
+    region_code = fields.String(validate=validate.Regexp(r"^\d{6}$", error="must be 6 digits"))
+
+    @validates_schema
+    def _dates(self, data, **kwargs):
+        occurred, decided = data.get("occurred_at"), data.get("decided_at")
+        if occurred and decided and decided < occurred:
+            raise ValidationError("must not be before occurred_at", "decided_at")
+        if decided and decided > datetime.now(timezone.utc):
+            raise ValidationError("must not be in the future", "decided_at")
+
+
+class AmendmentSchema(StrictSchema):
+    """An agency's correction: the full corrected record plus why it changed."""
+
+    violation = fields.Nested(ViolationSchema, required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=500))
+
+
+class RevocationSchema(StrictSchema):
+    agency_code = fields.String(required=True, validate=validate.Regexp(AGENCY_CODE))
+    document_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=500))
+    revoked_at = Instant(load_default=None)
+
+
+def violation_key(agency_code: str, document_number: str) -> str:
+    """The natural key of a record, used as its document id everywhere downstream."""
+    return f"{agency_code}/{document_number}"

@@ -1,0 +1,190 @@
+"""Entity registry: market entities keyed by USCC, and their platform memberships."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from marshmallow import Schema, ValidationError, fields, validate
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from contracts.common import USCC, field_errors
+from contracts.events import make_event, read_event
+from contracts.violation import StrictSchema
+from shared import outbox, uscc as uscc_codes
+from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.logging import CorrelationId, Log
+from shared.mongo import Mongo
+from shared.service import Dispatcher, health
+from shared.store import apply_versioned, insert_once
+
+ENTITY_STATUSES = ("operating", "suspended", "deregistered", "revoked")
+
+
+def ensure_indexes(db) -> None:
+    db.memberships.create_index("uscc")
+    db.memberships.create_index("platform_id")
+    db.entity_violations.create_index("uscc")
+
+
+class LegalRepresentativeSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    id_number = fields.String(required=True, validate=validate.Regexp(
+        r"^\d{17}[\dXx]$", error="must be an 18-character resident identity number"))
+
+
+class EntitySchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    industry = fields.String(load_default=None, validate=validate.Length(max=100))
+    status = fields.String(load_default="operating", validate=validate.OneOf(ENTITY_STATUSES))
+    legal_representative = fields.Nested(LegalRepresentativeSchema, load_default=None)
+
+
+class MembershipSchema(StrictSchema):
+    platform_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9_-]{1,63}$", error="must be 2-64 of a-z, 0-9, '_' and '-'"))
+    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+def mask_name(name: str) -> str:
+    return name[0] + "*" * (len(name) - 1) if name else name
+
+
+def protect_identity(number: str) -> dict:
+    """Never store an identity number in clear: keep a salted hash (for matching) and a mask."""
+    digest = hashlib.sha256(("lianchen-id:" + number.upper()).encode()).hexdigest()
+    return {"id_hash": digest, "id_masked": number[:3] + "*" * 11 + number[-4:]}
+
+
+class RegistryService:
+    name = "registry"
+
+    db = Mongo("registry", indexes=ensure_indexes)
+    dispatch = Dispatcher()
+    log = Log()
+    correlation_id = CorrelationId()
+
+    # -- events ----------------------------------------------------------------------------
+    @event_handler("violations", "ViolationRecorded")
+    def on_violation_recorded(self, body):
+        self._track_violation(body)
+
+    @event_handler("violations", "ViolationAmended")
+    def on_violation_amended(self, body):
+        self._track_violation(body)
+
+    @event_handler("violations", "ViolationRevoked")
+    def on_violation_revoked(self, body):
+        self._track_violation(body)
+
+    def _track_violation(self, body):
+        envelope, payload = read_event(body)
+        record = payload["record"]
+        self._ensure_entity(record["uscc"], record["entity_name"])
+        apply_versioned(self.db.entity_violations, payload["violation_id"], payload["version"], {
+            "uscc": record["uscc"], "status": payload["status"],
+            "agency_code": record["agency_code"], "document_number": record["document_number"],
+            "category": record["category"], "severity": record["severity"],
+            "decided_at": record["decided_at"],
+            "listing": (record.get("listing") or {}).get("list"),
+        })
+
+    def _ensure_entity(self, code: str, name: str) -> None:
+        """A violation against an unknown code creates a provisional entity."""
+        facts = uscc_codes.facts(code)
+        now = datetime.now(timezone.utc)
+        event = make_event("EntityRegistered", {
+            "uscc": code, "name": name, "provisional": True, "region_code": facts.region_code,
+            "entity_type": facts.entity_type}, producer=self.name,
+            correlation_id=self.correlation_id, event_id=f"entity:{code}:provisional")
+        if insert_once(self.db.entities, code, {
+                "name": name, "provisional": True, "status": "operating",
+                "entity_type": facts.entity_type, "region_code": facts.region_code,
+                "authority": facts.authority, "created_at": now, "updated_at": now,
+                outbox.OUTBOX: [event]}):
+            self.log.info("provisional entity created", uscc=uscc_codes.mask(code))
+            outbox.flush(self.db.entities, code, self.dispatch)
+
+    # -- HTTP ------------------------------------------------------------------------------
+    @http("PUT", "/v1/registry/entities/<string:code>")
+    def put_entity(self, request, code):
+        code = _code(code)
+        data = EntitySchema().load(read_json(request))
+        facts = uscc_codes.facts(code)
+        now = datetime.now(timezone.utc)
+        fields_ = {"name": data["name"], "industry": data["industry"], "status": data["status"],
+                   "provisional": False, "entity_type": facts.entity_type,
+                   "region_code": facts.region_code, "authority": facts.authority,
+                   "updated_at": now}
+        rep = data.get("legal_representative")
+        if rep:
+            fields_["legal_representative"] = {"name": rep["name"], **protect_identity(rep["id_number"])}
+        event = make_event("EntityRegistered", {
+            "uscc": code, "name": data["name"], "provisional": False,
+            "region_code": facts.region_code, "entity_type": facts.entity_type},
+            producer=self.name, correlation_id=self.correlation_id)
+        result = self.db.entities.update_one(
+            {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
+                            "$push": outbox.push(event)}, upsert=True)
+        outbox.flush(self.db.entities, code, self.dispatch)
+        return json_response(201 if result.upserted_id else 200, self._entity(code, public=False))
+
+    @http("POST", "/v1/registry/entities/<string:code>/memberships")
+    def post_membership(self, request, code):
+        code = _code(code)
+        data = MembershipSchema().load(read_json(request))
+        if self.db.entities.find_one({"_id": code}, {"_id": 1}) is None:
+            return problem(404, f"entity {code} is not registered")
+        self.db.memberships.update_one(
+            {"_id": f"{data['platform_id']}:{code}"},
+            {"$set": {"platform_id": data["platform_id"], "uscc": code, "shop_id": data["shop_id"]},
+             "$setOnInsert": {"since": datetime.now(timezone.utc)}}, upsert=True)
+        return json_response(200, {"uscc": code, "memberships": self.memberships(code)})
+
+    @http("GET", "/v1/registry/entities/<string:code>")
+    def get_entity(self, request, code):
+        code = _code(code)
+        entity = self._entity(code, public=request.args.get("view", "public") == "public")
+        if entity is None:
+            return problem(404, f"entity {code} is not registered")
+        return json_response(200, entity)
+
+    @http("GET", "/health")
+    def health(self, request):
+        return health(self.name, self.db)
+
+    # -- RPC (off the gate-keeping path) ---------------------------------------------------
+    @rpc
+    def memberships(self, code):
+        return [{"platform_id": m["platform_id"], "shop_id": m["shop_id"]}
+                for m in self.db.memberships.find({"uscc": code}).sort("platform_id", 1)]
+
+    @timer(interval=2)
+    def relay_outbox(self):
+        outbox.sweep(self.db.entities, self.dispatch)
+
+    def _entity(self, code: str, public: bool):
+        doc = self.db.entities.find_one({"_id": code}, {outbox.OUTBOX: 0})
+        if doc is None:
+            return None
+        doc["uscc"] = doc.pop("_id")
+        rep = doc.get("legal_representative")
+        if rep:
+            rep.pop("id_hash", None)
+            if public:
+                rep["name"] = mask_name(rep["name"])
+        doc["violations"] = [
+            {k: v for k, v in d.items() if k != "uscc"} | {"violation_id": d["_id"]}
+            for d in self.db.entity_violations.find({"uscc": code}).sort("decided_at", -1)
+        ]
+        for v in doc["violations"]:
+            v.pop("_id", None)
+        doc["memberships"] = self.memberships(code)
+        return doc
+
+
+def _code(code: str) -> str:
+    try:
+        return USCC().deserialize(code)
+    except ValidationError as exc:
+        raise ValidationError({"uscc": exc.messages}) from exc

@@ -1,0 +1,97 @@
+"""The gate-keeping answer: may this entity pass, in this sector, at this instant, and why.
+
+Computed from the stored windows at query time (never from a stored "active" flag).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from marshmallow import ValidationError
+
+from contracts.common import USCC, Instant
+from contracts.events import SECTORS
+from services.restrictions.catalog import is_active
+
+MAX_BATCH = 1000
+
+
+class BadQuery(ValueError):
+    def __init__(self, errors: list[dict]):
+        super().__init__("; ".join(f"{e['field']}: {e['problem']}" for e in errors))
+        self.errors = errors
+
+
+def parse_code(value: str, field: str = "uscc") -> str:
+    try:
+        return USCC().deserialize(value)
+    except ValidationError as exc:
+        raise BadQuery([{"field": field, "problem": "; ".join(exc.messages)}]) from exc
+
+
+def parse_query(args) -> tuple[list[str], datetime]:
+    errors = []
+    allowed = {"sector", "as_of"}
+    for key in args.keys():
+        if key not in allowed:
+            errors.append({"field": key, "problem": "unknown query parameter"})
+    sector = args.get("sector")
+    sectors = list(SECTORS)
+    if sector is not None:
+        if sector not in SECTORS:
+            errors.append({"field": "sector", "problem": f"must be one of {', '.join(SECTORS)}"})
+        else:
+            sectors = [sector]
+    as_of = datetime.now(timezone.utc)
+    if args.get("as_of") is not None:
+        try:
+            as_of = Instant().deserialize(args.get("as_of"))
+        except ValidationError:
+            errors.append({"field": "as_of", "problem": "must be an ISO 8601 instant, "
+                                                        "e.g. 2026-11-28T10:00:00+08:00"})
+    if errors:
+        raise BadQuery(errors)
+    return sectors, as_of.astimezone(timezone.utc)
+
+
+def measure_view(doc: dict) -> dict:
+    return {
+        "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
+        "legal_basis": doc["legal_basis"], "department": doc["department"],
+        "memorandum": doc["memorandum"], "rule": doc["rule"],
+        "source": {"agency_code": doc["source"]["agency_code"],
+                   "document_number": doc["source"]["document_number"]},
+        "starts_at": doc["starts_at"], "ends_at": doc["ends_at"],
+    }
+
+
+def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
+           entity_known: bool) -> dict:
+    per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
+    any_record = False
+    for doc in docs:
+        any_record = True
+        if doc["sector"] in per_sector and is_active(
+                _utc(doc["starts_at"]), _utc(doc.get("ends_at")), _utc(doc.get("lifted_at")), as_of):
+            entry = per_sector[doc["sector"]]
+            entry["may_pass"] = False
+            entry["measures"].append(measure_view(doc))
+    for entry in per_sector.values():
+        entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
+        entry["reason"] = ("no active measure in this sector" if entry["may_pass"] else
+                           f"{len(entry['measures'])} active measure(s) under the joint "
+                           f"punishment catalog")
+    if not entity_known and not any_record:
+        record = "entity_unknown"
+    elif not any(not e["may_pass"] for e in per_sector.values()):
+        record = "no_active_restriction"
+    else:
+        record = "restricted"
+    return {"uscc": code, "as_of": as_of, "record": record,
+            "may_pass": all(e["may_pass"] for e in per_sector.values()),
+            "sectors": per_sector}
+
+
+def _utc(value):
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

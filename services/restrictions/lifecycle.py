@@ -1,0 +1,143 @@
+"""Turning violation facts into stored restrictions, and lifting them (no framework here).
+
+``Reconciler.reconcile(violation_id)`` makes the stored restrictions of one violation equal to
+what the catalog says for its current version: it imposes what is missing and lifts what no
+longer applies (revocation, amendment). Every write is a single-document upsert or a guarded
+update carrying its event in the document's outbox, so running it twice changes nothing.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from contracts.events import make_event
+from contracts.violation import ViolationSchema
+from shared import outbox
+from shared.store import insert_once
+from services.restrictions.catalog import Catalog
+
+PRODUCER = "restrictions"
+
+
+def ensure_indexes(db) -> None:
+    db.restrictions.create_index("uscc")
+    db.restrictions.create_index("source.violation_id")
+    db.restrictions.create_index("changed_at")
+    db.restrictions.create_index("ends_at")
+    db.sources.create_index("uscc")
+
+
+def restriction_doc(doc: dict) -> dict:
+    """The RestrictionSchema view of a stored restriction."""
+    keys = ("uscc", "entity_name", "sector", "measure_id", "action", "legal_basis", "department",
+            "memorandum", "source", "starts_at", "ends_at", "rule", "reason")
+    out = {key: doc.get(key) for key in keys}
+    out["restriction_id"] = doc["_id"]
+    return out
+
+
+class Reconciler:
+    def __init__(self, db, catalog: Catalog, dispatch, correlation_id: str):
+        self.db = db
+        self.catalog = catalog
+        self.dispatch = dispatch
+        self.correlation_id = correlation_id
+
+    def reconcile(self, violation_id: str) -> dict:
+        source = self.db.sources.find_one({"_id": violation_id})
+        if source is None:
+            return {"imposed": 0, "lifted": 0}
+        record = ViolationSchema().load(source["record"])
+        entity = self.db.entities.find_one({"_id": record["uscc"]}) or {}
+        imposed = lifted = 0
+        desired: dict[str, dict] = {}
+        if source["status"] == "active":
+            decision = self.catalog.decide(record, entity.get("risk_class"))
+            if decision.soft_tools:
+                self._supervise(violation_id, record, decision)
+            desired = {m["measure"].id: m for m in decision.measures}
+        now = datetime.now(timezone.utc)
+        for measure_id, chosen in desired.items():
+            imposed += self._impose(violation_id, record, chosen, now)
+        current = self.db.restrictions.find({"source.violation_id": violation_id,
+                                             "lifted_at": None}, {"_id": 1, "measure_id": 1})
+        for doc in list(current):
+            if doc["measure_id"] not in desired:
+                reason = (f"violation revoked: {source.get('reason') or 'no reason given'}"
+                          if source["status"] == "revoked"
+                          else "violation amended: measure no longer applies")
+                lifted += self.lift(doc["_id"], reason, now)
+        return {"imposed": imposed, "lifted": lifted}
+
+    def _impose(self, violation_id: str, record: dict, chosen: dict, now: datetime) -> int:
+        measure, trigger = chosen["measure"], chosen["trigger"]
+        rid = f"{violation_id}#{measure.id}"
+        doc = {
+            "uscc": record["uscc"], "entity_name": record["entity_name"], "sector": measure.sector,
+            "measure_id": measure.id, "action": measure.action, "legal_basis": measure.legal_basis,
+            "department": measure.department, "memorandum": trigger.memorandum,
+            "source": {"violation_id": violation_id, "agency_code": record["agency_code"],
+                       "document_number": record["document_number"],
+                       "category": record["category"], "severity": record["severity"]},
+            "starts_at": chosen["starts_at"].astimezone(timezone.utc),
+            "ends_at": chosen["ends_at"].astimezone(timezone.utc) if chosen["ends_at"] else None,
+            "rule": trigger.id, "reason": chosen["reason"],
+        }
+        event = make_event("RestrictionImposed", {**doc, "restriction_id": rid},
+                           producer=PRODUCER, correlation_id=self.correlation_id,
+                           event_id=f"{rid}:imposed")
+        if not insert_once(self.db.restrictions, rid, {
+                **doc, "lifted_at": None, "lift_reason": None, "imposed_at": now,
+                "changed_at": now, "catalog_version": self.catalog.version,
+                outbox.OUTBOX: [event]}):
+            return 0
+        outbox.flush(self.db.restrictions, rid, self.dispatch)
+        return 1
+
+    def lift(self, restriction_id: str, reason: str, at: datetime) -> int:
+        doc = self.db.restrictions.find_one({"_id": restriction_id, "lifted_at": None})
+        if doc is None:
+            return 0
+        event = make_event("RestrictionLifted", {
+            "restriction": restriction_doc(doc), "lifted_at": at, "lift_reason": reason},
+            producer=PRODUCER, correlation_id=self.correlation_id,
+            event_id=f"{restriction_id}:lifted")
+        result = self.db.restrictions.update_one(
+            {"_id": restriction_id, "lifted_at": None},
+            {"$set": {"lifted_at": at, "lift_reason": reason, "changed_at": at},
+             "$push": outbox.push(event)})
+        if result.modified_count != 1:
+            return 0
+        outbox.flush(self.db.restrictions, restriction_id, self.dispatch)
+        return 1
+
+    def announce_expiries(self, now: datetime, limit: int = 500) -> int:
+        """Emit a lift event for each restriction whose end date has passed (once)."""
+        count = 0
+        due = self.db.restrictions.find({"ends_at": {"$lte": now}, "lifted_at": None,
+                                         "expiry_announced": {"$ne": True}}).limit(limit)
+        for doc in list(due):
+            event = make_event("RestrictionLifted", {
+                "restriction": restriction_doc(doc), "lifted_at": doc["ends_at"],
+                "lift_reason": "expired: end of the measure's period"},
+                producer=PRODUCER, correlation_id=self.correlation_id,
+                event_id=f"{doc['_id']}:lifted")
+            result = self.db.restrictions.update_one(
+                {"_id": doc["_id"], "expiry_announced": {"$ne": True}},
+                {"$set": {"expiry_announced": True, "changed_at": now},
+                 "$push": outbox.push(event)})
+            if result.modified_count == 1:
+                outbox.flush(self.db.restrictions, doc["_id"], self.dispatch)
+                count += 1
+        return count
+
+    def _supervise(self, violation_id: str, record: dict, decision) -> None:
+        event = make_event("SupervisionActionRecorded", {
+            "uscc": record["uscc"], "violation_id": violation_id,
+            "actions": decision.soft_tools, "rule": ", ".join(decision.rules),
+            "reason": decision.reason}, producer=PRODUCER, correlation_id=self.correlation_id,
+            event_id=f"{violation_id}:supervision")
+        if insert_once(self.db.supervision_actions, violation_id, {
+                "uscc": record["uscc"], "actions": decision.soft_tools, "rules": decision.rules,
+                "reason": decision.reason, "recorded_at": datetime.now(timezone.utc),
+                outbox.OUTBOX: [event]}):
+            outbox.flush(self.db.supervision_actions, violation_id, self.dispatch)

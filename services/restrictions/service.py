@@ -1,0 +1,203 @@
+"""Restrictions service: the joint punishment engine and the gate-keeping API.
+
+Gate-keeping answers come from this service's own store (no RPC hop) and are audited.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from datetime import datetime, timezone
+
+from nameko.timer import timer
+
+from contracts.events import read_event
+from contracts.violation import ViolationSchema
+from shared import outbox
+from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.logging import CorrelationId, Log
+from shared.mongo import Mongo
+from shared.service import Dispatcher, health
+from shared.store import apply_versioned
+from services.restrictions import gate
+from services.restrictions.catalog import ROOT, Catalog
+from services.restrictions.lifecycle import Reconciler, ensure_indexes
+
+# Refuse to start on an invalid catalog: the import fails with every problem named.
+CATALOG = Catalog.load(ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json"))
+
+
+class RestrictionsService:
+    name = "restrictions"
+
+    db = Mongo("restrictions", indexes=ensure_indexes)
+    dispatch = Dispatcher()
+    log = Log()
+    correlation_id = CorrelationId()
+
+    def _reconciler(self) -> Reconciler:
+        return Reconciler(self.db, CATALOG, self.dispatch, self.correlation_id)
+
+    # -- events ----------------------------------------------------------------------------
+    @event_handler("violations", "ViolationRecorded")
+    def on_violation_recorded(self, body):
+        self._apply_violation(body)
+
+    @event_handler("violations", "ViolationAmended")
+    def on_violation_amended(self, body):
+        self._apply_violation(body)
+
+    @event_handler("violations", "ViolationRevoked")
+    def on_violation_revoked(self, body):
+        self._apply_violation(body)
+
+    def _apply_violation(self, body):
+        envelope, payload = read_event(body)
+        record = ViolationSchema().dump(payload["record"])
+        vid = payload["violation_id"]
+        changed = apply_versioned(self.db.sources, vid, payload["version"], {
+            "uscc": record["uscc"], "status": payload["status"], "record": record,
+            "reason": payload.get("reason"), "event_id": envelope["event_id"]})
+        # Reconcile even when nothing changed: it finishes work a crash may have interrupted.
+        result = self._reconciler().reconcile(vid)
+        self.log.info("violation applied", violation_id=vid, version=payload["version"],
+                      new_version=changed, **result)
+
+    @event_handler("registry", "EntityRegistered")
+    def on_entity_registered(self, body):
+        _, payload = read_event(body)
+        self.db.entities.update_one({"_id": payload["uscc"]}, {
+            "$set": {"name": payload["name"], "provisional": payload["provisional"]}}, upsert=True)
+
+    @event_handler("scoring", "CreditChanged")
+    def on_credit_changed(self, body):
+        _, payload = read_event(body)
+        code = payload["uscc"]
+        previous = self.db.entities.find_one_and_update(
+            {"_id": code}, {"$set": {"risk_class": payload["new_class"]}}, upsert=True)
+        if (previous or {}).get("risk_class") == payload["new_class"]:
+            return
+        reconciler = self._reconciler()
+        for source in self.db.sources.find({"uscc": code, "status": "active"}, {"_id": 1}):
+            reconciler.reconcile(source["_id"])
+
+    # -- gate-keeping HTTP API -------------------------------------------------------------
+    @http("GET", "/v1/entities/<string:code>/status")
+    def get_status(self, request, code):
+        try:
+            code = gate.parse_code(code)
+            sectors, as_of = gate.parse_query(request.args)
+        except gate.BadQuery as exc:
+            return problem(400, "invalid query", exc.errors)
+        docs = list(self.db.restrictions.find({"uscc": code}, {outbox.OUTBOX: 0}))
+        known = bool(docs) or self.db.entities.find_one({"_id": code}, {"_id": 1}) is not None
+        body = gate.answer(code, docs, sectors, as_of, known)
+        return json_response(200, self._audited(request, body))
+
+    @http("POST", "/v1/status:batch")
+    def post_status_batch(self, request):
+        data = read_json(request)
+        if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
+            return problem(400, "invalid request", [{"field": "codes",
+                                                     "problem": "must be a list of USCCs"}])
+        codes = data["codes"]
+        if not 1 <= len(codes) <= gate.MAX_BATCH:
+            return problem(400, "invalid request", [{"field": "codes", "problem":
+                                                     f"must hold 1 to {gate.MAX_BATCH} codes, got {len(codes)}"}])
+        errors, valid = [], []
+        for i, raw in enumerate(codes):
+            try:
+                valid.append(gate.parse_code(raw if isinstance(raw, str) else "", f"codes[{i}]"))
+            except gate.BadQuery as exc:
+                errors.extend(exc.errors)
+        try:
+            args = {k: v for k, v in data.items() if k in ("sector", "as_of") and v is not None}
+            extra = [k for k in data if k not in ("codes", "sector", "as_of")]
+            errors.extend({"field": k, "problem": "unknown field"} for k in extra)
+            sectors, as_of = gate.parse_query(args)
+        except gate.BadQuery as exc:
+            errors.extend(exc.errors)
+        if errors:
+            return problem(400, "invalid request", errors)
+        by_code: dict[str, list] = {code: [] for code in valid}
+        for doc in self.db.restrictions.find({"uscc": {"$in": list(by_code)}}, {outbox.OUTBOX: 0}):
+            by_code[doc["uscc"]].append(doc)
+        known = {d["_id"] for d in self.db.entities.find({"_id": {"$in": list(by_code)}}, {"_id": 1})}
+        results = [gate.answer(code, by_code[code], sectors, as_of, code in known)
+                   for code in by_code]
+        return json_response(200, self._audited(request, {"as_of": as_of, "results": results}))
+
+    @http("GET", "/v1/changes")
+    def get_changes(self, request):
+        """Imposed and lifted restrictions in change order; ``next`` is the cursor to resume."""
+        since = request.args.get("since")
+        try:
+            limit = min(int(request.args.get("limit", 100)), 1000)
+            query = {}
+            if since:
+                at, rid = _decode_cursor(since)
+                query = {"$or": [{"changed_at": {"$gt": at}},
+                                 {"changed_at": at, "_id": {"$gt": rid}}]}
+        except ValueError:
+            return problem(400, "invalid query", [{"field": "since or limit", "problem":
+                                                   "since must be a cursor from a previous answer; limit a number"}])
+        docs = list(self.db.restrictions.find(query, {outbox.OUTBOX: 0})
+                    .sort([("changed_at", 1), ("_id", 1)]).limit(limit))
+        changes = [{
+            "change": "lifted" if d.get("lifted_at") or d.get("expiry_announced") else "imposed",
+            "at": d["changed_at"], "restriction_id": d["_id"], "uscc": d["uscc"],
+            "sector": d["sector"], "measure_id": d["measure_id"], "starts_at": d["starts_at"],
+            "ends_at": d["ends_at"], "lifted_at": d.get("lifted_at"),
+            "lift_reason": d.get("lift_reason"),
+        } for d in docs]
+        cursor = _encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs else since
+        return json_response(200, {"changes": changes, "next": cursor})
+
+    @http("GET", "/v1/answers/<string:answer_id>")
+    def get_answer(self, request, answer_id):
+        doc = self.db.audit.find_one({"_id": answer_id})
+        if doc is None:
+            return problem(404, f"no answer {answer_id}")
+        doc["answer_id"] = doc.pop("_id")
+        return json_response(200, doc)
+
+    @http("GET", "/health")
+    def health(self, request):
+        return health(self.name, self.db)
+
+    # -- timers ----------------------------------------------------------------------------
+    @timer(interval=5)
+    def lift_expired(self):
+        count = self._reconciler().announce_expiries(datetime.now(timezone.utc))
+        if count:
+            self.log.info("expired restrictions announced", count=count)
+
+    @timer(interval=2)
+    def relay_outbox(self):
+        outbox.sweep(self.db.restrictions, self.dispatch)
+        outbox.sweep(self.db.supervision_actions, self.dispatch)
+
+    def _audited(self, request, body: dict) -> dict:
+        answer_id = uuid.uuid4().hex
+        body = {"answer_id": answer_id, "catalog_version": CATALOG.version, **body}
+        self.db.audit.insert_one({
+            "_id": answer_id, "asked_by": request.headers.get("X-Client-Id", "anonymous")[:64],
+            "asked_at": datetime.now(timezone.utc), "path": request.path,
+            "query": request.query_string.decode("utf-8", "replace")[:2000],
+            "answer": body, "correlation_id": self.correlation_id})
+        return body
+
+
+def _encode_cursor(at: datetime, restriction_id: str) -> str:
+    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    raw = f"{at.isoformat()}|{restriction_id}".encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        at, _, rid = raw.partition("|")
+        return datetime.fromisoformat(at), rid
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("bad cursor") from exc

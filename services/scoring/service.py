@@ -1,0 +1,103 @@
+"""Scoring service: credit score and risk class per entity, recomputed from the records."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from nameko.timer import timer
+
+from contracts.events import make_event, read_event
+from contracts.violation import ViolationSchema
+from shared import outbox
+from shared.entrypoints import event_handler, http, json_response, problem
+from shared.logging import CorrelationId, Log
+from shared.mongo import Mongo
+from shared.service import Dispatcher, health
+from shared.store import apply_versioned
+from services.restrictions.gate import BadQuery, parse_code
+from services.scoring.model import ScoreModel
+
+MODEL = ScoreModel.load()
+
+
+def ensure_indexes(db) -> None:
+    db.records.create_index("uscc")
+
+
+class ScoringService:
+    name = "scoring"
+
+    db = Mongo("scoring", indexes=ensure_indexes)
+    dispatch = Dispatcher()
+    log = Log()
+    correlation_id = CorrelationId()
+
+    @event_handler("violations", "ViolationRecorded")
+    def on_violation_recorded(self, body):
+        self._apply(body)
+
+    @event_handler("violations", "ViolationAmended")
+    def on_violation_amended(self, body):
+        self._apply(body)
+
+    @event_handler("violations", "ViolationRevoked")
+    def on_violation_revoked(self, body):
+        self._apply(body)
+
+    def _apply(self, body):
+        envelope, payload = read_event(body)
+        record = ViolationSchema().dump(payload["record"])
+        apply_versioned(self.db.records, payload["violation_id"], payload["version"], {
+            "uscc": record["uscc"], "status": payload["status"], "record": record})
+        self.recompute(record["uscc"], cause=envelope["event_id"])
+
+    def recompute(self, code: str, cause: str) -> None:
+        now = datetime.now(timezone.utc)
+        records = [ViolationSchema().load(d["record"])
+                   for d in self.db.records.find({"uscc": code, "status": "active"})]
+        result = MODEL.score(records, now)
+        current = self.db.scores.find_one({"_id": code}) or {}
+        if current.get("score") == result.score and current.get("risk_class") == result.risk_class:
+            return  # a redelivered event, or nothing that moves the score
+        event = make_event("CreditChanged", {
+            "uscc": code, "old_score": current.get("score"), "new_score": result.score,
+            "old_class": current.get("risk_class"), "new_class": result.risk_class,
+            "model_version": result.model_version, "cause_event_id": cause},
+            producer=self.name, correlation_id=self.correlation_id,
+            event_id=f"credit:{code}:{cause}:{result.score}")
+        self.db.scores.update_one({"_id": code}, {
+            "$set": {"score": result.score, "risk_class": result.risk_class,
+                     "explanation": result.contributions, "model_version": result.model_version,
+                     "computed_at": now},
+            "$push": outbox.push(event)}, upsert=True)
+        outbox.flush(self.db.scores, code, self.dispatch)
+        self.log.info("credit changed", new_class=result.risk_class, new_score=result.score,
+                      old_class=current.get("risk_class"))
+
+    @http("GET", "/v1/scores/<string:code>")
+    def get_score(self, request, code):
+        """Regulator view: score, risk class and its explanation. (Not for public use.)"""
+        try:
+            code = parse_code(code)
+        except BadQuery as exc:
+            return problem(400, "invalid query", exc.errors)
+        doc = self.db.scores.find_one({"_id": code}, {outbox.OUTBOX: 0})
+        if doc is None:
+            return json_response(200, {"uscc": code, "score": MODEL.data["base"],
+                                       "risk_class": "A", "explanation": [],
+                                       "model_version": MODEL.version, "record": "none"})
+        doc["uscc"] = doc.pop("_id")
+        return json_response(200, doc)
+
+    @http("GET", "/health")
+    def health(self, request):
+        return health(self.name, self.db)
+
+    @timer(interval=3600)
+    def fade_daily(self):
+        """Deductions fade with time: recompute every scored entity (hourly is cheap enough)."""
+        for doc in self.db.scores.find({}, {"_id": 1}):
+            self.recompute(doc["_id"], cause=f"fade:{datetime.now(timezone.utc).date()}")
+
+    @timer(interval=2)
+    def relay_outbox(self):
+        outbox.sweep(self.db.scores, self.dispatch)

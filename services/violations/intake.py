@@ -1,0 +1,230 @@
+"""Recording violations: one validation path behind AMQP, HTTP and bulk import.
+
+Outcomes: ``recorded`` (new), ``duplicate`` (same key, same payload: nothing changes),
+``conflict`` (same key, different payload: refused, never overwritten), ``rejected``
+(invalid or outside the agency's jurisdiction: kept in ``rejections`` with the reasons).
+Amendments keep every version; revocations end the record. Each change stores its event in
+the record's outbox in the same single-document write (see ``shared.outbox``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from marshmallow import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from contracts.common import field_errors
+from contracts.events import make_event
+from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
+from shared import outbox
+from shared.store import insert_once
+
+PRODUCER = "violations"
+
+
+@dataclass
+class Outcome:
+    status: str  # recorded | duplicate | conflict | rejected | amended | revoked | not_found
+    violation_id: str | None = None
+    version: int | None = None
+    errors: list[dict] = field(default_factory=list)
+    rejection_id: str | None = None
+    events: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [])}
+
+
+def fingerprint(record: dict) -> str:
+    """Hash of a record's canonical JSON form (dumped by the schema)."""
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def ensure_indexes(db) -> None:
+    db.violations.create_index("record.uscc")
+    db.violations.create_index("updated_at")
+    db.rejections.create_index("agency_code")
+    db.rejections.create_index("received_at")
+
+
+class Intake:
+    def __init__(self, db, dispatch, jurisdictions, correlation_id: str):
+        self.db = db
+        self.dispatch = dispatch
+        self.jurisdictions = jurisdictions
+        self.correlation_id = correlation_id
+
+    # -- record ----------------------------------------------------------------------------
+    def record(self, raw, *, via: str, message_id: str) -> Outcome:
+        try:
+            loaded = ViolationSchema().load(raw if isinstance(raw, dict) else _not_an_object(raw))
+        except ValidationError as exc:
+            return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
+        refusal = self.jurisdictions.refusal(loaded)
+        if refusal:
+            return self._reject(raw, refusal, via=via, message_id=message_id)
+
+        record = ViolationSchema().dump(loaded)
+        key = violation_key(record["agency_code"], record["document_number"])
+        digest = fingerprint(record)
+        now = datetime.now(timezone.utc)
+        event = self._event("ViolationRecorded", key, 1, "active", loaded)
+        doc = {
+            "_id": key,
+            "version": 1,
+            "status": "active",
+            "record": record,
+            "fingerprint": digest,
+            "versions": [{"version": 1, "record": record, "fingerprint": digest,
+                          "at": now, "reason": "recorded", "via": via}],
+            "received_via": via,
+            "message_id": message_id,
+            "created_at": now,
+            "updated_at": now,
+            outbox.OUTBOX: [event],
+        }
+        try:
+            self.db.violations.insert_one(doc)
+        except DuplicateKeyError:
+            existing = self.db.violations.find_one({"_id": key})
+            outbox.flush(self.db.violations, key, self.dispatch)  # finish an interrupted write
+            same = any(v["fingerprint"] == digest for v in existing.get("versions", []))
+            if same:
+                return Outcome("duplicate", key, existing["version"])
+            return self._reject(raw, [{
+                "field": "document_number",
+                "problem": f"{key} already exists with a different payload; "
+                           f"send an amendment to change it"}],
+                via=via, message_id=message_id, status="conflict", violation_id=key)
+        outbox.flush(self.db.violations, key, self.dispatch)
+        return Outcome("recorded", key, 1, events=[event["event_id"]])
+
+    # -- amend -----------------------------------------------------------------------------
+    def amend(self, raw, *, via: str, message_id: str) -> Outcome:
+        try:
+            loaded = AmendmentSchema().load(raw if isinstance(raw, dict) else _not_an_object(raw))
+        except ValidationError as exc:
+            return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
+        new = loaded["violation"]
+        refusal = self.jurisdictions.refusal(new)
+        if refusal:
+            return self._reject(raw, refusal, via=via, message_id=message_id)
+        record = ViolationSchema().dump(new)
+        key = violation_key(record["agency_code"], record["document_number"])
+        digest = fingerprint(record)
+        for _ in range(5):  # compare-and-set on version, bounded
+            current = self.db.violations.find_one({"_id": key})
+            if current is None:
+                return Outcome("not_found", key, errors=[{
+                    "field": "document_number", "problem": f"{key} has not been recorded"}])
+            if current["status"] != "active":
+                return self._reject(raw, [{"field": "document_number",
+                                           "problem": f"{key} is revoked and cannot be amended"}],
+                                    via=via, message_id=message_id, status="conflict",
+                                    violation_id=key)
+            if current["fingerprint"] == digest:
+                return Outcome("duplicate", key, current["version"])
+            if current["record"]["uscc"] != record["uscc"]:
+                return self._reject(raw, [{"field": "violation.uscc",
+                                           "problem": "an amendment cannot move a record to another entity; revoke it and record anew"}],
+                                    via=via, message_id=message_id, status="conflict",
+                                    violation_id=key)
+            version = current["version"] + 1
+            now = datetime.now(timezone.utc)
+            event = self._event("ViolationAmended", key, version, "active", new, loaded["reason"])
+            result = self.db.violations.update_one(
+                {"_id": key, "version": current["version"]},
+                {"$set": {"version": version, "record": record, "fingerprint": digest,
+                          "updated_at": now},
+                 "$push": {"versions": {"version": version, "record": record,
+                                        "fingerprint": digest, "at": now,
+                                        "reason": loaded["reason"], "via": via},
+                           **outbox.push(event)}},
+            )
+            if result.modified_count == 1:
+                outbox.flush(self.db.violations, key, self.dispatch)
+                return Outcome("amended", key, version, events=[event["event_id"]])
+        return Outcome("conflict", key, errors=[{"field": "document_number",
+                                                 "problem": "concurrent changes; retry"}])
+
+    # -- revoke ----------------------------------------------------------------------------
+    def revoke(self, raw, *, via: str, message_id: str) -> Outcome:
+        try:
+            loaded = RevocationSchema().load(raw if isinstance(raw, dict) else _not_an_object(raw))
+        except ValidationError as exc:
+            return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
+        key = violation_key(loaded["agency_code"], loaded["document_number"])
+        current = self.db.violations.find_one({"_id": key})
+        if current is None:
+            return Outcome("not_found", key, errors=[{
+                "field": "document_number", "problem": f"{key} has not been recorded"}])
+        if current["status"] == "revoked":
+            return Outcome("duplicate", key, current["version"])
+        version = current["version"] + 1
+        now = datetime.now(timezone.utc)
+        revoked_at = loaded.get("revoked_at") or now
+        record = ViolationSchema().load(current["record"])
+        event = self._event("ViolationRevoked", key, version, "revoked", record, loaded["reason"])
+        result = self.db.violations.update_one(
+            {"_id": key, "version": current["version"], "status": "active"},
+            {"$set": {"status": "revoked", "version": version, "revoked_at": revoked_at,
+                      "revocation_reason": loaded["reason"], "updated_at": now},
+             "$push": {"versions": {"version": version, "record": current["record"],
+                                    "fingerprint": current["fingerprint"], "at": now,
+                                    "reason": f"revoked: {loaded['reason']}", "via": via},
+                       **outbox.push(event)}},
+        )
+        if result.modified_count != 1:
+            return Outcome("conflict", key, errors=[{"field": "document_number",
+                                                     "problem": "concurrent changes; retry"}])
+        outbox.flush(self.db.violations, key, self.dispatch)
+        return Outcome("revoked", key, version, events=[event["event_id"]])
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _event(self, event_type, key, version, status, record, reason=None) -> dict:
+        return make_event(
+            event_type,
+            {"violation_id": key, "version": version, "status": status, "record": record,
+             "reason": reason},
+            producer=PRODUCER,
+            correlation_id=self.correlation_id,
+            event_id=f"{key}@v{version}",
+        )
+
+    def _reject(self, raw, errors, *, via, message_id, status="rejected",
+                violation_id=None) -> Outcome:
+        agency = raw.get("agency_code") if isinstance(raw, dict) else None
+        document = raw.get("document_number") if isinstance(raw, dict) else None
+        if isinstance(raw, dict) and isinstance(raw.get("violation"), dict):
+            agency = raw["violation"].get("agency_code")
+            document = raw["violation"].get("document_number")
+        agency = agency if isinstance(agency, str) else None
+        document = document if isinstance(document, str) else None
+        payload = {"agency_code": agency, "document_number": document, "message_id": message_id,
+                   "received_via": via, "errors": errors}
+        event = make_event("ViolationRejected", payload, producer=PRODUCER,
+                           correlation_id=self.correlation_id, event_id=f"rejected:{message_id}")
+        insert_once(self.db.rejections, message_id, {
+            "agency_code": agency, "document_number": document, "received_via": via,
+            "status": status, "errors": errors, "raw": _safe_raw(raw),
+            "received_at": datetime.now(timezone.utc), "correlation_id": self.correlation_id,
+            outbox.OUTBOX: [event]})
+        outbox.flush(self.db.rejections, message_id, self.dispatch)
+        return Outcome(status, violation_id, errors=errors, rejection_id=message_id)
+
+
+def _not_an_object(raw):
+    raise ValidationError({"_schema": [f"expected a JSON object, got {type(raw).__name__}"]})
+
+
+def _safe_raw(raw) -> str:
+    """The rejected payload as text (never as a document: it may hold ``$`` keys)."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(raw)
+    return text[:20000]

@@ -1,0 +1,126 @@
+"""Violations service: agencies record, amend and revoke violations (AMQP and HTTP)."""
+from __future__ import annotations
+
+import uuid
+
+from kombu import Exchange, Queue
+from nameko.timer import timer
+
+from shared import outbox
+from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
+from shared.logging import CorrelationId, Log
+from shared.mongo import Mongo
+from shared.service import Dispatcher, health
+from services.violations.intake import Intake, ensure_indexes
+from services.violations.jurisdiction import Jurisdictions
+
+INTAKE_EXCHANGE = Exchange("lianchen.intake", type="topic", durable=True)
+INTAKE_QUEUE = Queue("violations.intake", exchange=INTAKE_EXCHANGE, routing_key="violation.#",
+                     durable=True)
+HTTP_STATUS = {"recorded": 201, "amended": 200, "revoked": 200, "duplicate": 200,
+               "conflict": 409, "rejected": 400, "not_found": 404}
+JURISDICTIONS = Jurisdictions.load()
+
+
+class ViolationsService:
+    name = "violations"
+
+    db = Mongo("violations", indexes=ensure_indexes)
+    dispatch = Dispatcher()
+    log = Log()
+    correlation_id = CorrelationId()
+
+    def _intake(self) -> Intake:
+        return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id)
+
+    # -- AMQP: routing keys violation.record | violation.amend | violation.revoke --------
+    @consume(INTAKE_QUEUE)
+    def on_intake(self, body, meta):
+        """Routing key ``violation.record`` | ``violation.amend`` | ``violation.revoke``; the
+        body is the record, the amendment or the revocation; the AMQP ``message_id`` property
+        identifies the message in the rejections store."""
+        command = (meta.get("routing_key") or "violation.record").split(".")[-1]
+        if command not in ("record", "amend", "revoke"):
+            raise PermanentError(f"unknown routing key {meta.get('routing_key')!r}; use "
+                                 "violation.record, violation.amend or violation.revoke")
+        message_id = str(meta.get("message_id") or uuid.uuid4().hex)[:80]
+        outcome = getattr(self._intake(), command)(body, via="amqp", message_id=message_id)
+        self.log.info("intake message handled", command=command, outcome=outcome.status,
+                      violation_id=outcome.violation_id)
+        if outcome.status in ("rejected", "conflict", "not_found"):
+            # Kept in the rejections store with the reasons; the copy goes to the DLQ so an
+            # operator can fix and replay it.
+            raise PermanentError("; ".join(f"{e['field']}: {e['problem']}" for e in outcome.errors))
+        return outcome.as_dict()
+
+    # -- HTTP ------------------------------------------------------------------------------
+    @http("POST", "/v1/violations")
+    def post_violation(self, request):
+        outcome = self._intake().record(read_json(request), via="http",
+                                        message_id=uuid.uuid4().hex)
+        self.log.info("violation posted", outcome=outcome.status, violation_id=outcome.violation_id)
+        return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
+
+    @http("PUT", "/v1/violations/<string:agency>/<string:document>")
+    def put_amendment(self, request, agency, document):
+        body = read_json(request)
+        if isinstance(body, dict) and isinstance(body.get("violation"), dict):
+            if (body["violation"].get("agency_code"), body["violation"].get("document_number")) != (agency, document):
+                return problem(400, "path and violation.agency_code/document_number differ")
+        outcome = self._intake().amend(body, via="http", message_id=uuid.uuid4().hex)
+        return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
+
+    @http("POST", "/v1/violations/<string:agency>/<string:document>/revocation")
+    def post_revocation(self, request, agency, document):
+        body = read_json(request)
+        if not isinstance(body, dict):
+            return problem(400, "body must be a JSON object with a reason")
+        body = {**body, "agency_code": agency, "document_number": document}
+        outcome = self._intake().revoke(body, via="http", message_id=uuid.uuid4().hex)
+        return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
+
+    @http("GET", "/v1/violations/<string:agency>/<string:document>")
+    def get_violation(self, request, agency, document):
+        doc = self.db.violations.find_one({"_id": f"{agency}/{document}"}, {outbox.OUTBOX: 0})
+        if doc is None:
+            return problem(404, f"no violation {agency}/{document}")
+        return json_response(200, _public(doc))
+
+    @http("GET", "/v1/violations")
+    def list_violations(self, request):
+        uscc = request.args.get("uscc")
+        if not uscc:
+            return problem(400, "query parameter uscc is required")
+        docs = self.db.violations.find({"record.uscc": uscc.upper()},
+                                       {outbox.OUTBOX: 0, "versions": 0}).limit(500)
+        return json_response(200, {"uscc": uscc.upper(), "violations": [_public(d) for d in docs]})
+
+    @http("GET", "/v1/rejections/<string:rejection_id>")
+    def get_rejection(self, request, rejection_id):
+        doc = self.db.rejections.find_one({"_id": rejection_id}, {outbox.OUTBOX: 0})
+        if doc is None:
+            return problem(404, f"no rejection {rejection_id}")
+        return json_response(200, _public(doc))
+
+    @http("GET", "/v1/rejections")
+    def list_rejections(self, request):
+        query = {}
+        if request.args.get("agency_code"):
+            query["agency_code"] = request.args["agency_code"]
+        docs = self.db.rejections.find(query, {outbox.OUTBOX: 0}).sort("received_at", -1).limit(100)
+        return json_response(200, {"rejections": [_public(d) for d in docs]})
+
+    @http("GET", "/health")
+    def health(self, request):
+        return health(self.name, self.db)
+
+    @timer(interval=2)
+    def relay_outbox(self):
+        outbox.sweep(self.db.violations, self.dispatch)
+        outbox.sweep(self.db.rejections, self.dispatch)
+
+
+def _public(doc: dict) -> dict:
+    doc = dict(doc)
+    doc["violation_id"] = doc.pop("_id")
+    return doc

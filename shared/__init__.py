@@ -1,0 +1,1 @@
+"""Lianchen's own common code: configuration, logging, storage, messaging helpers."""

@@ -1,0 +1,282 @@
+"""Nameko entrypoints that never lose a message and never loop on a poison one.
+
+nameko acks a message whose handler raised (the message is lost), and ``requeue_on_error``
+loops a poison message forever. Here a failed message is re-published, with publisher confirms,
+to ``retry.<queue>`` (a queue whose per-message TTL dead-letters it back to ``<queue>``) with an
+exponential, jittered delay, and only then acked. After ``RETRY_MAX_ATTEMPTS`` attempts, or at
+once for a ``PermanentError`` (a message that can never succeed), it goes to ``dlq.<queue>``
+through the ``lianchen.dlx`` exchange with the reason in its headers. ``shared.deadletters``
+lists and replays them.
+
+Every entrypoint also makes sure the worker has a ``correlation_id`` in its context data:
+from the AMQP headers, the message's ``correlation_id`` property, the event envelope, the
+``X-Correlation-Id`` HTTP header, or a new one. nameko forwards context data as headers on every
+event the worker dispatches, so the id follows a violation across services.
+"""
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import partial
+
+from eventlet.event import Event
+from kombu import Exchange, Queue
+from marshmallow import ValidationError
+from nameko.amqp.publish import get_producer
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.containers import ContainerBeingKilled
+from nameko.events import EventHandler
+from nameko.messaging import Consumer, QueueConsumer
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
+
+from contracts.common import field_errors
+from shared.logging import get_logger
+
+DLX = "lianchen.dlx"
+ATTEMPTS_HEADER = "x-lianchen-attempts"
+REASON_HEADER = "x-lianchen-reason"
+QUEUE_HEADER = "x-lianchen-queue"
+FAILED_AT_HEADER = "x-lianchen-failed-at"
+MAX_DELAY_MS = 60_000
+
+_log = get_logger(component="entrypoints")
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (malformed message, contract violation): dead-letter at once."""
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def dlq_name(queue_name: str) -> str:
+    return f"dlq.{queue_name}"
+
+
+def retry_queue_name(queue_name: str) -> str:
+    return f"retry.{queue_name}"
+
+
+def backoff_ms(attempt: int, base_ms: int) -> int:
+    """Exponential backoff with full jitter in [0.5, 1.5) of the nominal delay, capped."""
+    nominal = base_ms * (2 ** max(attempt - 1, 0))
+    return int(min(MAX_DELAY_MS, nominal * (0.5 + random.random())))
+
+
+class _Failures:
+    """Re-publishing of failed messages; shared by the reliable entrypoints."""
+
+    def _config_int(self, key, default):
+        return int(self.container.config.get(key, default))
+
+    def _publish(self, message, exchange, routing_key, headers, declare, expiration=None):
+        amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
+        with get_producer(amqp_uri, confirms=True) as producer:
+            producer.publish(
+                message.body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                delivery_mode=2,
+                expiration=expiration,
+                declare=declare,
+                retry=True,
+                retry_policy={"max_retries": 5},
+                mandatory=False,
+            )
+
+    def dead_letter(self, message, reason: str, attempts: int):
+        queue_name = self.queue.name
+        headers = dict(message.headers or {})
+        headers.update({
+            ATTEMPTS_HEADER: attempts,
+            REASON_HEADER: reason[:1000],
+            QUEUE_HEADER: queue_name,
+            FAILED_AT_HEADER: datetime.now(timezone.utc).isoformat(),
+        })
+        dlx = Exchange(DLX, type="topic", durable=True)
+        dlq = Queue(dlq_name(queue_name), exchange=dlx, routing_key=queue_name, durable=True)
+        self._publish(message, dlx, queue_name, headers, declare=[dlx, dlq])
+        _log.warning("message dead-lettered", queue=queue_name, reason=reason[:300],
+                     attempts=attempts)
+
+    def schedule_retry(self, message, attempts: int, reason: str):
+        queue_name = self.queue.name
+        delay = backoff_ms(attempts, self._config_int("RETRY_BASE_DELAY_MS", 200))
+        retry_queue = Queue(
+            retry_queue_name(queue_name), durable=True,
+            queue_arguments={"x-dead-letter-exchange": "",
+                             "x-dead-letter-routing-key": queue_name},
+        )
+        headers = dict(message.headers or {})
+        headers[ATTEMPTS_HEADER] = attempts
+        headers[REASON_HEADER] = reason[:1000]
+        self._publish(message, "", retry_queue.name, headers, declare=[retry_queue],
+                      expiration=delay / 1000.0)
+        _log.info("message scheduled for retry", queue=queue_name, attempt=attempts,
+                  delay_ms=delay, reason=reason[:300])
+
+    def settle(self, message, exc_info):
+        """Ack after success, or after the failure was safely re-published."""
+        if exc_info is not None:
+            exc = exc_info[1]
+            attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+            reason = f"{type(exc).__name__}: {exc}"
+            permanent = isinstance(exc, (PermanentError, ValidationError))
+            max_attempts = self._config_int("RETRY_MAX_ATTEMPTS", 5)
+            try:
+                if permanent or attempts >= max_attempts:
+                    self.dead_letter(message, reason, attempts)
+                else:
+                    self.schedule_retry(message, attempts, reason)
+            except Exception as publish_exc:  # broker trouble: keep the message, try again
+                _log.error("could not re-publish failed message; requeueing",
+                           queue=self.queue.name, error=str(publish_exc))
+                self.queue_consumer.requeue_message(message)
+                return
+        self.queue_consumer.ack_message(message)
+
+    def spawn(self, args, message, context_data):
+        handle_result = partial(self.handle_result, message)
+        try:
+            self.container.spawn_worker(self, args, {}, context_data=context_data,
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        self.settle(message, exc_info)
+        return result, exc_info
+
+
+class TolerantQueueConsumer(QueueConsumer):
+    """A queue consumer that dead-letters bodies it cannot decode instead of crashing."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = partial(self._on_decode_error, provider)
+        return consumers
+
+    def _on_decode_error(self, provider, message, exc):
+        try:
+            provider.dead_letter(message, f"undecodable body: {exc}", attempts=1)
+            message.ack()
+        except Exception as publish_exc:
+            _log.error("could not dead-letter undecodable message", error=str(publish_exc))
+            message.requeue()
+
+
+class ReliableConsumer(_Failures, Consumer):
+    """``@consume`` for queues that outside systems publish to (agencies' intake).
+
+    The handler is called as ``handler(body, meta)``; ``meta`` holds the routing key and the
+    AMQP ``message_id`` property (a producer's idempotency handle for its message).
+    """
+
+    queue_consumer = TolerantQueueConsumer()
+
+    def handle_message(self, body, message):
+        context_data = self.unpack_message_headers(message)
+        properties = message.properties or {}
+        context_data.setdefault("correlation_id",
+                                properties.get("correlation_id")
+                                or _envelope_correlation(body) or new_correlation_id())
+        meta = {"routing_key": message.delivery_info.get("routing_key"),
+                "message_id": properties.get("message_id"),
+                "reply_to": properties.get("reply_to")}
+        self.spawn((body, meta), message, context_data)
+
+
+class ReliableEventHandler(_Failures, EventHandler):
+    """``@event_handler`` with bounded retries and a dead-letter queue per handler queue."""
+
+    def handle_message(self, body, message):
+        context_data = self.unpack_message_headers(message)
+        context_data.setdefault("correlation_id",
+                                _envelope_correlation(body) or new_correlation_id())
+        self.spawn((body,), message, context_data)
+
+
+def _envelope_correlation(body):
+    return body.get("correlation_id") if isinstance(body, dict) else None
+
+
+consume = ReliableConsumer.decorator
+event_handler = ReliableEventHandler.decorator
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(status: int, body, headers: dict | None = None) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=_json_default),
+        status=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
+
+
+def problem(status: int, message: str, errors: list[dict] | None = None) -> Response:
+    body = {"error": message}
+    if errors is not None:
+        body["errors"] = errors
+    return json_response(status, body)
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    """``@http`` with correlation ids and JSON errors; a handler's schema errors become 400."""
+
+    def handle_request(self, request):
+        request.shallow = False
+        correlation_id = request.headers.get("X-Correlation-Id") or new_correlation_id()
+        try:
+            context_data = {"correlation_id": correlation_id}
+            client = request.headers.get("X-Client-Id")
+            if client:
+                context_data["client_id"] = client[:64]
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(self, args, kwargs, context_data=context_data,
+                                        handle_result=partial(self.handle_result, event))
+            result = event.wait()
+            response = self.response_from_result(result)
+        except Exception as exc:
+            response = self.response_from_exception(exc)
+        response.headers["X-Correlation-Id"] = correlation_id
+        return response
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, ValidationError):
+            return problem(400, "invalid request", field_errors(exc.messages))
+        if isinstance(exc, PermanentError):
+            return problem(400, str(exc))
+        _log.error("unhandled error in HTTP handler", error=f"{type(exc).__name__}: {exc}")
+        return problem(500, "internal error; the correlation id identifies it in the logs")
+
+
+http = HttpEntrypoint.decorator
+
+
+def read_json(request):
+    """The request body as JSON, or a 400-worthy PermanentError naming the problem."""
+    try:
+        return json.loads(request.get_data(as_text=True) or "null")
+    except ValueError as exc:
+        raise PermanentError(f"body is not valid JSON: {exc}") from exc

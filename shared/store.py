@@ -1,0 +1,34 @@
+"""Storage patterns that work on MongoDB and FerretDB alike (single-document atomicity)."""
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+
+def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool:
+    """Store ``fields`` for ``doc_id`` only if ``version`` is newer than the stored one.
+
+    This is how consumers stay idempotent and order-tolerant: a redelivered or stale event
+    (same or older version) changes nothing. Returns True when the document changed.
+    """
+    try:
+        result = collection.update_one(
+            {"_id": doc_id, "version": {"$lt": version}},
+            {"$set": {**fields, "version": version}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return False  # a document with this id and a version >= ours exists
+    return result.upserted_id is not None or result.modified_count == 1
+
+
+def insert_once(collection, doc_id: str, fields: dict) -> bool:
+    """Create ``doc_id`` with ``fields`` unless it exists. True when this call created it.
+
+    Two workers racing on the same id both upsert; the loser gets a duplicate key error,
+    which here means "already there", the same outcome as a redelivery.
+    """
+    try:
+        result = collection.update_one({"_id": doc_id}, {"$setOnInsert": fields}, upsert=True)
+    except DuplicateKeyError:
+        return False
+    return result.upserted_id is not None

@@ -1,0 +1,14 @@
+# nameko >= 2.14 no longer monkey-patches for pytest: do it before anything imports sockets.
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402
+
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("LOG_LEVEL", "WARNING")
