@@ -1,5 +1,8 @@
 # nameko >= 2.14 no longer monkey-patches for pytest: do it before anything imports sockets.
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*[Ee]ventlet is deprecated.*")
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402
 

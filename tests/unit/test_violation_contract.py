@@ -1,0 +1,77 @@
+import pytest
+from marshmallow import ValidationError
+
+from contracts.common import field_errors
+from contracts.events import make_event, read_event
+from contracts.violation import ViolationSchema
+from tests.factories import violation
+
+
+def errors_of(body):
+    with pytest.raises(ValidationError) as info:
+        ViolationSchema().load(body)
+    return {e["field"]: e["problem"] for e in field_errors(info.value.messages)}
+
+
+def test_a_valid_record_loads_and_keeps_its_facts():
+    record = ViolationSchema().load(violation(penalties=[{"type": "fine", "amount": "1200.5"}]))
+    assert str(record["penalties"][0]["amount"]) == "1200.50"
+    assert record["decided_at"].utcoffset().total_seconds() == 8 * 3600
+
+
+def test_naive_times_are_read_as_china_time():
+    record = ViolationSchema().load(violation(occurred_at="2026-03-01T09:00:00"))
+    assert record["occurred_at"].isoformat() == "2026-03-01T09:00:00+08:00"
+
+
+@pytest.mark.parametrize("override,field,problem", [
+    ({"uscc": "91350100M000100Y44"}, "uscc", "wrong check character"),
+    ({"category": "jaywalking"}, "category", "Must be one of"),
+    ({"penalties": [{"type": "fine", "amount": "-1"}]}, "penalties.0.amount", "must not be negative"),
+    ({"penalties": [{"type": "fine"}]}, "penalties.0.amount", "needs an amount"),
+    ({"penalties": [{"type": "suspension"}]}, "penalties.0.months", "needs a duration"),
+    ({"penalties": []}, "penalties", "at least one penalty"),
+    ({"decided_at": "2026-02-01T00:00:00+08:00"}, "decided_at", "before occurred_at"),
+    ({"decided_at": "2099-01-01T00:00:00+08:00"}, "decided_at", "in the future"),
+    ({"occurred_at": "yesterday"}, "occurred_at", "Not a valid"),
+    ({"agency_code": "samr 1"}, "agency_code", "A-Z"),
+    ({"severity": "mild"}, "severity", "Must be one of"),
+])
+def test_each_field_error_is_named(override, field, problem):
+    errors = errors_of(violation(**override))
+    assert field in errors, errors
+    assert problem in errors[field]
+
+
+def test_missing_fields_are_each_named():
+    errors = errors_of({"agency_code": "SAMR"})
+    for name in ("document_number", "uscc", "entity_name", "category", "severity", "penalties",
+                 "legal_basis", "occurred_at", "decided_at"):
+        assert errors[name] == "Missing data for required field."
+
+
+def test_dollar_prefixed_and_dotted_keys_are_refused_by_path():
+    body = violation()
+    body["$where"] = "1"
+    body["legal_basis"] = {"law": "x" * 3, "article": "1", "$gt": ""}
+    errors = errors_of(body)
+    assert "$where" in errors and "legal_basis.$gt" in errors
+    assert "not allowed" in errors["$where"]
+
+
+def test_unknown_fields_are_refused():
+    errors = errors_of(violation(colour="red"))
+    assert errors["colour"] == "Unknown field."
+
+
+def test_event_roundtrip_validates_payload():
+    record = ViolationSchema().load(violation())
+    event = make_event("ViolationRecorded", {"violation_id": "A/1", "version": 1,
+                                             "status": "active", "record": record},
+                       producer="test", correlation_id="c1")
+    envelope, payload = read_event(event)
+    assert envelope["correlation_id"] == "c1"
+    assert payload["record"]["uscc"] == record["uscc"]
+    event["payload"]["version"] = 0
+    with pytest.raises(ValidationError):
+        read_event(event)
