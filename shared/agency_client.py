@@ -64,6 +64,9 @@ class AgencyPublisher:
 def _pika_uri(amqp_uri: str) -> str:
     """kombu writes the default vhost as a trailing '/', pika wants it as '%2F'."""
     parts = urlsplit(amqp_uri)
+    if parts.scheme == "pyamqp":  # kombu's name for the same protocol
+        parts = parts._replace(scheme="amqp")
+        amqp_uri = urlunsplit(parts)
     if parts.path in ("", "/"):
         return urlunsplit(parts._replace(path="/%2F"))
     return amqp_uri

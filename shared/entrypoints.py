@@ -25,7 +25,7 @@ from functools import partial
 from eventlet.event import Event
 from kombu import Exchange, Queue
 from marshmallow import ValidationError
-from nameko.amqp.publish import get_producer
+from nameko.amqp.publish import get_connection, get_producer
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.containers import ContainerBeingKilled
 from nameko.events import EventHandler
@@ -92,6 +92,29 @@ class _Failures:
                 mandatory=False,
             )
 
+    def _failure_entities(self):
+        queue_name = self.queue.name
+        dlx = Exchange(DLX, type="topic", durable=True)
+        dlq = Queue(dlq_name(queue_name), exchange=dlx, routing_key=queue_name, durable=True)
+        retry_queue = Queue(
+            retry_queue_name(queue_name), durable=True,
+            queue_arguments={"x-dead-letter-exchange": "",
+                             "x-dead-letter-routing-key": queue_name},
+        )
+        return dlx, dlq, retry_queue
+
+    def declare_failure_queues(self):
+        """Declare ``dlq.<queue>`` and ``retry.<queue>`` up front, so operators see them and
+        nothing dead-lettered before the first failure can be dropped."""
+        amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
+        with get_connection(amqp_uri) as connection:
+            channel = connection.channel()
+            try:
+                for entity in self._failure_entities():
+                    entity(channel).declare()
+            finally:
+                channel.close()
+
     def dead_letter(self, message, reason: str, attempts: int):
         queue_name = self.queue.name
         headers = dict(message.headers or {})
@@ -101,8 +124,7 @@ class _Failures:
             QUEUE_HEADER: queue_name,
             FAILED_AT_HEADER: datetime.now(timezone.utc).isoformat(),
         })
-        dlx = Exchange(DLX, type="topic", durable=True)
-        dlq = Queue(dlq_name(queue_name), exchange=dlx, routing_key=queue_name, durable=True)
+        dlx, dlq, _ = self._failure_entities()
         self._publish(message, dlx, queue_name, headers, declare=[dlx, dlq])
         _log.warning("message dead-lettered", queue=queue_name, reason=reason[:300],
                      attempts=attempts)
@@ -110,11 +132,7 @@ class _Failures:
     def schedule_retry(self, message, attempts: int, reason: str):
         queue_name = self.queue.name
         delay = backoff_ms(attempts, self._config_int("RETRY_BASE_DELAY_MS", 200))
-        retry_queue = Queue(
-            retry_queue_name(queue_name), durable=True,
-            queue_arguments={"x-dead-letter-exchange": "",
-                             "x-dead-letter-routing-key": queue_name},
-        )
+        _, _, retry_queue = self._failure_entities()
         headers = dict(message.headers or {})
         headers[ATTEMPTS_HEADER] = attempts
         headers[REASON_HEADER] = reason[:1000]
@@ -183,6 +201,10 @@ class ReliableConsumer(_Failures, Consumer):
 
     queue_consumer = TolerantQueueConsumer()
 
+    def setup(self):
+        super().setup()
+        self.declare_failure_queues()
+
     def handle_message(self, body, message):
         context_data = self.unpack_message_headers(message)
         properties = message.properties or {}
@@ -197,6 +219,10 @@ class ReliableConsumer(_Failures, Consumer):
 
 class ReliableEventHandler(_Failures, EventHandler):
     """``@event_handler`` with bounded retries and a dead-letter queue per handler queue."""
+
+    def setup(self):
+        super().setup()
+        self.declare_failure_queues()
 
     def handle_message(self, body, message):
         context_data = self.unpack_message_headers(message)

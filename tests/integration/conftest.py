@@ -1,0 +1,96 @@
+"""Integration fixtures: the real RabbitMQ (a fresh vhost per test, from nameko's pytest plugin)
+and the real MongoDB-compatible store (a fresh database prefix per test)."""
+import os
+import time
+import uuid
+
+import pika
+import pymongo
+import pytest
+
+from shared.agency_client import _pika_uri
+
+MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+
+
+@pytest.fixture
+def mongo_client():
+    client = pymongo.MongoClient(MONGO_URI, tz_aware=True, serverSelectionTimeoutMS=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def db_prefix(mongo_client):
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    for name in mongo_client.list_database_names():
+        if name.startswith(prefix + "_"):
+            mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def config(rabbit_config, web_config, db_prefix):
+    return {**rabbit_config, **web_config, "MONGO_URI": MONGO_URI, "DB_PREFIX": db_prefix,
+            "RETRY_BASE_DELAY_MS": 20, "RETRY_MAX_ATTEMPTS": 3, "LOG_LEVEL": "WARNING",
+            "MAX_WORKERS": 10}
+
+
+@pytest.fixture
+def db(mongo_client, db_prefix):
+    return lambda service: mongo_client[f"{db_prefix}_{service}"]
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class QueueReader:
+    """Reads messages from a queue with plain pika (what an operator's tool would see)."""
+
+    def __init__(self, amqp_uri):
+        self.connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(amqp_uri)))
+        self.channel = self.connection.channel()
+
+    def get_all(self, queue, expect=1, timeout=15.0):
+        got = []
+
+        def poll():
+            method, properties, body = self.channel.basic_get(queue, auto_ack=True)
+            if method is not None:
+                got.append((properties, body))
+            return len(got) >= expect
+
+        wait_for(poll, timeout, message=f"{expect} message(s) on {queue}")
+        return got
+
+    def close(self):
+        self.connection.close()
+
+
+@pytest.fixture
+def queue_reader(rabbit_config):
+    reader = QueueReader(rabbit_config["AMQP_URI"])
+    yield reader
+    reader.close()
+
+
+@pytest.fixture
+def web_session(web_config_port):
+    """nameko's own fixture imports werkzeug.urls.url_join, which werkzeug 3 removed."""
+    from requests import Session
+
+    class WebSession(Session):
+        def request(self, method, url, *args, **kwargs):
+            return super().request(method, f"http://127.0.0.1:{web_config_port}{url}",
+                                   *args, **kwargs)
+
+    session = WebSession()
+    yield session
+    session.close()
