@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from shared.locks import doc_lock
+
 OUTBOX = "outbox"
 
 
@@ -20,13 +22,14 @@ def push(*events: dict) -> dict:
 
 def flush(collection, doc_id, dispatch) -> int:
     """Publish and remove the pending events of one document. Returns how many were sent."""
-    doc = collection.find_one({"_id": doc_id}, {OUTBOX: 1})
-    events = (doc or {}).get(OUTBOX) or []
-    for event in events:
-        dispatch(event["type"], event)
-        # Pull the element exactly as stored: FerretDB 1.x's $pull matches whole values only
-        # (a condition like {"event_id": ...} silently matches nothing there).
-        collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX: event}})
+    with doc_lock(collection, doc_id):
+        doc = collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+        events = (doc or {}).get(OUTBOX) or []
+        for event in events:
+            dispatch(event["type"], event)
+            # Pull the element exactly as stored: FerretDB 1.x's $pull matches whole values
+            # only (a condition like {"event_id": ...} silently matches nothing there).
+            collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX: event}})
     return len(events)
 
 

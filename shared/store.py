@@ -1,7 +1,13 @@
-"""Storage patterns that work on MongoDB and FerretDB alike (single-document atomicity)."""
+"""Storage patterns that work on MongoDB and FerretDB alike.
+
+Unique-key inserts are atomic on both; updates are atomic only on MongoDB, so updates here run
+under ``shared.locks.doc_lock``.
+"""
 from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
+
+from shared.locks import doc_lock
 
 
 def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool:
@@ -11,11 +17,12 @@ def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool
     (same or older version) changes nothing. Returns True when the document changed.
     """
     try:
-        result = collection.update_one(
-            {"_id": doc_id, "version": {"$lt": version}},
-            {"$set": {**fields, "version": version}},
-            upsert=True,
-        )
+        with doc_lock(collection, doc_id):
+            result = collection.update_one(
+                {"_id": doc_id, "version": {"$lt": version}},
+                {"$set": {**fields, "version": version}},
+                upsert=True,
+            )
     except DuplicateKeyError:
         return False  # a document with this id and a version >= ours exists
     return result.upserted_id is not None or result.modified_count == 1

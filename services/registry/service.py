@@ -13,6 +13,7 @@ from contracts.events import make_event, read_event
 from contracts.violation import StrictSchema
 from shared import outbox, uscc as uscc_codes
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, health
@@ -123,9 +124,10 @@ class RegistryService:
             "uscc": code, "name": data["name"], "provisional": False,
             "region_code": facts.region_code, "entity_type": facts.entity_type},
             producer=self.name, correlation_id=self.correlation_id)
-        result = self.db.entities.update_one(
-            {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
-                            "$push": outbox.push(event)}, upsert=True)
+        with doc_lock(self.db.entities, code):
+            result = self.db.entities.update_one(
+                {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
+                                "$push": outbox.push(event)}, upsert=True)
         outbox.flush(self.db.entities, code, self.dispatch)
         return json_response(201 if result.upserted_id else 200, self._entity(code, public=False))
 

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from contracts.events import make_event
 from contracts.violation import ViolationSchema
 from shared import outbox
+from shared.locks import doc_lock
 from shared.store import insert_once
 from services.restrictions.catalog import Catalog
 
@@ -94,19 +95,20 @@ class Reconciler:
         return 1
 
     def lift(self, restriction_id: str, reason: str, at: datetime) -> int:
-        doc = self.db.restrictions.find_one({"_id": restriction_id, "lifted_at": None})
-        if doc is None:
-            return 0
-        event = make_event("RestrictionLifted", {
-            "restriction": restriction_doc(doc), "lifted_at": at, "lift_reason": reason},
-            producer=PRODUCER, correlation_id=self.correlation_id,
-            event_id=f"{restriction_id}:lifted")
-        result = self.db.restrictions.update_one(
-            {"_id": restriction_id, "lifted_at": None},
-            {"$set": {"lifted_at": at, "lift_reason": reason, "changed_at": at},
-             "$push": outbox.push(event)})
-        if result.modified_count != 1:
-            return 0
+        with doc_lock(self.db.restrictions, restriction_id):
+            doc = self.db.restrictions.find_one({"_id": restriction_id, "lifted_at": None})
+            if doc is None:
+                return 0
+            event = make_event("RestrictionLifted", {
+                "restriction": restriction_doc(doc), "lifted_at": at, "lift_reason": reason},
+                producer=PRODUCER, correlation_id=self.correlation_id,
+                event_id=f"{restriction_id}:lifted")
+            result = self.db.restrictions.update_one(
+                {"_id": restriction_id, "lifted_at": None},
+                {"$set": {"lifted_at": at, "lift_reason": reason, "changed_at": at},
+                 "$push": outbox.push(event)})
+            if result.modified_count != 1:
+                return 0
         outbox.flush(self.db.restrictions, restriction_id, self.dispatch)
         return 1
 
@@ -121,10 +123,11 @@ class Reconciler:
                 "lift_reason": "expired: end of the measure's period"},
                 producer=PRODUCER, correlation_id=self.correlation_id,
                 event_id=f"{doc['_id']}:lifted")
-            result = self.db.restrictions.update_one(
-                {"_id": doc["_id"], "expiry_announced": {"$ne": True}},
-                {"$set": {"expiry_announced": True, "changed_at": now},
-                 "$push": outbox.push(event)})
+            with doc_lock(self.db.restrictions, doc["_id"]):
+                result = self.db.restrictions.update_one(
+                    {"_id": doc["_id"], "expiry_announced": {"$ne": True}, "lifted_at": None},
+                    {"$set": {"expiry_announced": True, "changed_at": now},
+                     "$push": outbox.push(event)})
             if result.modified_count == 1:
                 outbox.flush(self.db.restrictions, doc["_id"], self.dispatch)
                 count += 1

@@ -15,6 +15,7 @@ from contracts.events import read_event
 from contracts.violation import ViolationSchema
 from shared import outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, health
@@ -66,15 +67,18 @@ class RestrictionsService:
     @event_handler("registry", "EntityRegistered")
     def on_entity_registered(self, body):
         _, payload = read_event(body)
-        self.db.entities.update_one({"_id": payload["uscc"]}, {
-            "$set": {"name": payload["name"], "provisional": payload["provisional"]}}, upsert=True)
+        with doc_lock(self.db.entities, payload["uscc"]):
+            self.db.entities.update_one({"_id": payload["uscc"]}, {
+                "$set": {"name": payload["name"], "provisional": payload["provisional"]}},
+                upsert=True)
 
     @event_handler("scoring", "CreditChanged")
     def on_credit_changed(self, body):
         _, payload = read_event(body)
         code = payload["uscc"]
-        previous = self.db.entities.find_one_and_update(
-            {"_id": code}, {"$set": {"risk_class": payload["new_class"]}}, upsert=True)
+        with doc_lock(self.db.entities, code):
+            previous = self.db.entities.find_one_and_update(
+                {"_id": code}, {"$set": {"risk_class": payload["new_class"]}}, upsert=True)
         if (previous or {}).get("risk_class") == payload["new_class"]:
             return
         reconciler = self._reconciler()

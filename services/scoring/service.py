@@ -9,6 +9,7 @@ from contracts.events import make_event, read_event
 from contracts.violation import ViolationSchema
 from shared import outbox
 from shared.entrypoints import event_handler, http, json_response, problem
+from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, health
@@ -51,13 +52,19 @@ class ScoringService:
         self.recompute(record["uscc"], cause=envelope["event_id"])
 
     def recompute(self, code: str, cause: str) -> None:
+        with doc_lock(self.db.scores, code):
+            changed = self._recompute_locked(code, cause)
+        if changed:
+            outbox.flush(self.db.scores, code, self.dispatch)
+
+    def _recompute_locked(self, code: str, cause: str) -> bool:
         now = datetime.now(timezone.utc)
         records = [ViolationSchema().load(d["record"])
                    for d in self.db.records.find({"uscc": code, "status": "active"})]
         result = MODEL.score(records, now)
         current = self.db.scores.find_one({"_id": code}) or {}
         if current.get("score") == result.score and current.get("risk_class") == result.risk_class:
-            return  # a redelivered event, or nothing that moves the score
+            return False  # a redelivered event, or nothing that moves the score
         event = make_event("CreditChanged", {
             "uscc": code, "old_score": current.get("score"), "new_score": result.score,
             "old_class": current.get("risk_class"), "new_class": result.risk_class,
@@ -69,9 +76,9 @@ class ScoringService:
                      "explanation": result.contributions, "model_version": result.model_version,
                      "computed_at": now},
             "$push": outbox.push(event)}, upsert=True)
-        outbox.flush(self.db.scores, code, self.dispatch)
         self.log.info("credit changed", new_class=result.risk_class, new_score=result.score,
                       old_class=current.get("risk_class"))
+        return True
 
     @http("GET", "/v1/scores/<string:code>")
     def get_score(self, request, code):

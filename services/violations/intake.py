@@ -20,6 +20,7 @@ from contracts.common import field_errors
 from contracts.events import make_event
 from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
 from shared import outbox
+from shared.locks import doc_lock
 from shared.store import insert_once
 
 PRODUCER = "violations"
@@ -116,6 +117,14 @@ class Intake:
         record = ViolationSchema().dump(new)
         key = violation_key(record["agency_code"], record["document_number"])
         digest = fingerprint(record)
+        with doc_lock(self.db.violations, key):
+            outcome = self._amend_locked(raw, key, new, record, digest, loaded["reason"], via,
+                                         message_id)
+        if outcome.status == "amended":
+            outbox.flush(self.db.violations, key, self.dispatch)
+        return outcome
+
+    def _amend_locked(self, raw, key, new, record, digest, reason, via, message_id) -> Outcome:
         for _ in range(5):  # compare-and-set on version, bounded
             current = self.db.violations.find_one({"_id": key})
             if current is None:
@@ -135,18 +144,17 @@ class Intake:
                                     violation_id=key)
             version = current["version"] + 1
             now = datetime.now(timezone.utc)
-            event = self._event("ViolationAmended", key, version, "active", new, loaded["reason"])
+            event = self._event("ViolationAmended", key, version, "active", new, reason)
             result = self.db.violations.update_one(
                 {"_id": key, "version": current["version"]},
                 {"$set": {"version": version, "record": record, "fingerprint": digest,
                           "updated_at": now},
                  "$push": {"versions": {"version": version, "record": record,
                                         "fingerprint": digest, "at": now,
-                                        "reason": loaded["reason"], "via": via},
+                                        "reason": reason, "via": via},
                            **outbox.push(event)}},
             )
             if result.modified_count == 1:
-                outbox.flush(self.db.violations, key, self.dispatch)
                 return Outcome("amended", key, version, events=[event["event_id"]])
         return Outcome("conflict", key, errors=[{"field": "document_number",
                                                  "problem": "concurrent changes; retry"}])
@@ -158,6 +166,13 @@ class Intake:
         except ValidationError as exc:
             return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
         key = violation_key(loaded["agency_code"], loaded["document_number"])
+        with doc_lock(self.db.violations, key):
+            outcome = self._revoke_locked(key, loaded, via)
+        if outcome.status == "revoked":
+            outbox.flush(self.db.violations, key, self.dispatch)
+        return outcome
+
+    def _revoke_locked(self, key, loaded, via) -> Outcome:
         current = self.db.violations.find_one({"_id": key})
         if current is None:
             return Outcome("not_found", key, errors=[{
@@ -181,7 +196,6 @@ class Intake:
         if result.modified_count != 1:
             return Outcome("conflict", key, errors=[{"field": "document_number",
                                                      "problem": "concurrent changes; retry"}])
-        outbox.flush(self.db.violations, key, self.dispatch)
         return Outcome("revoked", key, version, events=[event["event_id"]])
 
     # -- helpers ---------------------------------------------------------------------------
