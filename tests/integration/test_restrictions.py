@@ -1,0 +1,164 @@
+"""The joint punishment engine and gate-keeping API against the real broker and store."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from nameko.events import event_handler
+from nameko.standalone.events import event_dispatcher
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+
+from contracts.events import SECTORS, make_event
+from contracts.violation import ViolationSchema
+from services.restrictions.service import RestrictionsService
+from tests.factories import violation
+
+pytestmark = pytest.mark.integration
+
+SEEN = []
+
+
+class Listener:
+    name = "listener"
+
+    @event_handler("restrictions", "RestrictionLifted")
+    def lifted(self, body):
+        SEEN.append(body)
+
+
+@pytest.fixture
+def restrictions(container_factory, config):
+    SEEN.clear()
+    container = container_factory(RestrictionsService, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def listener(container_factory, config):
+    container = container_factory(Listener, config)
+    container.start()
+    return container
+
+
+def send(config, container, body, event_type="ViolationRecorded", version=1, status="active",
+         method=None):
+    record = ViolationSchema().load(body)
+    vid = f"{record['agency_code']}/{record['document_number']}"
+    event = make_event(event_type, {"violation_id": vid, "version": version, "status": status,
+                                    "record": record, "reason": "test"},
+                       producer="violations", correlation_id="test")
+    method = method or {"ViolationRecorded": "on_violation_recorded",
+                        "ViolationAmended": "on_violation_amended",
+                        "ViolationRevoked": "on_violation_revoked"}[event_type]
+    with entrypoint_waiter(container, method, timeout=20):
+        event_dispatcher(config)("violations", event_type, event)
+    return vid
+
+
+def status(web_session, code, **params):
+    response = web_session.get(f"/v1/entities/{code}/status", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_serious_listed_violation_restricts_every_sector_with_legal_basis(
+        restrictions, config, web_session, db):
+    body = violation()
+    send(config, restrictions, body)
+    answer = status(web_session, body["uscc"])
+    assert answer["record"] == "restricted" and answer["may_pass"] is False
+    assert set(answer["sectors"]) == set(SECTORS)
+    for sector, entry in answer["sectors"].items():
+        assert entry["may_pass"] is False, sector
+        for measure in entry["measures"]:
+            assert measure["legal_basis"] and measure["department"]
+            assert measure["source"]["document_number"] == body["document_number"]
+    audit = db("restrictions").audit.find_one({"_id": answer["answer_id"]})
+    assert audit["answer"]["may_pass"] is False
+    assert web_session.get(f"/v1/answers/{answer['answer_id']}").status_code == 200
+
+
+def test_redelivered_event_changes_nothing(restrictions, config, db):
+    body = violation()
+    send(config, restrictions, body)
+    count = db("restrictions").restrictions.count_documents({})
+    send(config, restrictions, body)
+    assert db("restrictions").restrictions.count_documents({}) == count > 0
+
+
+def test_minor_first_offence_gets_only_a_supervision_action(restrictions, config, web_session, db):
+    body = violation(severity="minor", first_offence=True, listing=None,
+                     penalties=[{"type": "warning"}])
+    vid = send(config, restrictions, body)
+    assert db("restrictions").restrictions.count_documents({}) == 0
+    action = db("restrictions").supervision_actions.find_one({"_id": vid})
+    assert action["actions"] == ["reminder", "administrative_guidance", "interview"]
+    assert status(web_session, body["uscc"])["may_pass"] is True
+
+
+def test_as_of_before_inside_and_after_the_window(restrictions, config, web_session):
+    body = violation(listing=None, category="tax_violation", agency_code="STA",
+                     decided_at="2026-04-01T10:00:00+08:00")
+    send(config, restrictions, body)
+    before = status(web_session, body["uscc"], sector="taxes", as_of="2026-04-01T09:59:59+08:00")
+    start = status(web_session, body["uscc"], sector="taxes", as_of="2026-04-01T10:00:00+08:00")
+    inside = status(web_session, body["uscc"], sector="taxes", as_of="2028-03-31T10:00:00+08:00")
+    end = status(web_session, body["uscc"], sector="taxes", as_of="2028-04-01T10:00:00+08:00")
+    assert [a["sectors"]["taxes"]["may_pass"] for a in (before, start, inside, end)] == \
+        [True, False, False, True]  # TX-01 and TX-02 last 24 months: [start, end)
+
+
+def test_revocation_lifts_everywhere_and_is_in_the_change_feed(
+        restrictions, listener, config, web_session):
+    body = violation()
+    send(config, restrictions, body)
+    feed = web_session.get("/v1/changes").json()
+    imposed = {c["restriction_id"] for c in feed["changes"] if c["change"] == "imposed"}
+    assert imposed
+    send(config, restrictions, body, "ViolationRevoked", version=2, status="revoked")
+    answer = status(web_session, body["uscc"])
+    assert answer["may_pass"] is True and answer["record"] == "no_active_restriction"
+    later = web_session.get("/v1/changes", params={"since": feed["next"]}).json()
+    lifted = {c["restriction_id"] for c in later["changes"] if c["change"] == "lifted"}
+    assert lifted == imposed
+    assert all(c["lift_reason"].startswith("violation revoked") for c in later["changes"])
+
+
+def test_expiry_emits_a_lift_event(restrictions, listener, config):
+    old = violation(listing=None, category="tax_violation", agency_code="STA",
+                    occurred_at="2020-01-01T00:00:00+08:00", decided_at="2020-02-01T00:00:00+08:00")
+    send(config, restrictions, old)
+    with entrypoint_waiter(listener, "lifted", timeout=20):
+        with entrypoint_hook(restrictions, "lift_expired") as lift_expired:
+            lift_expired()
+    reasons = {e["payload"]["lift_reason"] for e in SEEN}
+    assert reasons == {"expired: end of the measure's period"}
+
+
+def test_batch_and_single_lookups_agree(restrictions, config, web_session):
+    restricted = violation()
+    send(config, restrictions, restricted)
+    clean = violation()["uscc"]
+    batch = web_session.post("/v1/status:batch", json={"codes": [restricted["uscc"], clean]})
+    assert batch.status_code == 200
+    results = {r["uscc"]: r for r in batch.json()["results"]}
+    for code in (restricted["uscc"], clean):
+        single = status(web_session, code)
+        assert results[code]["sectors"] == single["sectors"]
+        assert results[code]["record"] == single["record"]
+    assert results[clean]["record"] == "entity_unknown"
+
+
+def test_bad_queries_are_400_naming_the_problem(restrictions, web_session):
+    code = violation()["uscc"]
+    r = web_session.get("/v1/entities/91350100M000100Y44/status")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "uscc"
+    r = web_session.get(f"/v1/entities/{code}/status", params={"as_of": "last tuesday"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "as_of"
+    r = web_session.get(f"/v1/entities/{code}/status", params={"sector": "fishing"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sector"
+    r = web_session.post("/v1/status:batch", json={"codes": [code] * 1001})
+    assert r.status_code == 400 and "1 to 1000" in r.json()["errors"][0]["problem"]
+    r = web_session.post("/v1/status:batch", json={"codes": [code, "nope"]})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "codes[1]"
+    r = web_session.get("/v1/changes", params={"since": "%%%"})
+    assert r.status_code == 400
