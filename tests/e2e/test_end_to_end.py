@@ -1,0 +1,67 @@
+"""All five services as processes: one violation published by an agency with plain pika comes
+out as a restriction in every sector (HTTP) and as a notice for the merchant's platform."""
+import pytest
+import requests
+
+from contracts.events import SECTORS
+from shared.agency_client import AgencyPublisher
+from tests.factories import violation
+from tests.system import System
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def system():
+    running = System().start()
+    yield running
+    running.stop()
+
+
+def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
+    body = violation()
+    code = body["uscc"]
+    assert requests.put(system.url("registry", f"/v1/registry/entities/{code}"),
+                        json={"name": body["entity_name"]}).status_code in (200, 201)
+    assert requests.post(system.url("registry", f"/v1/registry/entities/{code}/memberships"),
+                         json={"platform_id": "mall", "shop_id": "s-42"}).ok
+    assert requests.post(system.url("notifications", "/v1/subscriptions"),
+                         json={"subscriber_id": "mall", "kind": "platform",
+                               "platform_id": "mall"}).ok
+
+    with AgencyPublisher(system.amqp_uri) as agency:
+        agency.publish(body, correlation_id="e2e-correlation")
+
+    def restricted():
+        answer = requests.get(system.url("restrictions", f"/v1/entities/{code}/status")).json()
+        return answer if not any(s["may_pass"] for s in answer["sectors"].values()) else None
+
+    answer = system.wait_for(restricted, message="a restriction in every sector")
+    assert set(answer["sectors"]) == set(SECTORS)
+    assert answer["record"] == "restricted"
+
+    def notices():
+        got = requests.get(system.url("notifications", "/v1/notices"),
+                           params={"subscriber": "mall"}).json()["notices"]
+        return got if got else None
+
+    stored = system.wait_for(notices, message="a notice for the platform")
+    assert stored[0]["merchant"] == {"uscc": code, "name": body["entity_name"], "shop_id": "s-42"}
+    assert all(n["measure"]["sector"] == "platforms" for n in stored)
+    assert stored[0]["correlation_id"] == "e2e-correlation"
+
+    score = requests.get(system.url("scoring", f"/v1/scores/{code}")).json()
+    assert score["risk_class"] == "D"  # on the serious violation list
+
+
+def test_malformed_message_is_dead_lettered_and_its_reason_kept(system):
+    body = violation(uscc="91350100M000100Y44")
+    with AgencyPublisher(system.amqp_uri) as agency:
+        message_id = agency.publish(body)
+    rejections = system.db("violations").rejections
+    rejection = system.wait_for(lambda: rejections.find_one({"_id": message_id}),
+                                message="the rejection to be stored")
+    assert rejection["errors"][0]["field"] == "uscc"
+    from shared.broker_admin import queue_depths
+    system.wait_for(lambda: queue_depths(system.vhost).get("dlq.violations.intake", 0) >= 1,
+                    message="the message in the dead-letter queue")
