@@ -1,0 +1,115 @@
+"""The demo `make run` ends with: one violation, restricted in every sector.
+
+Registers a merchant on a platform, subscribes the platform to notices, publishes a serious
+food-safety violation with a serious-violation listing *as an agency would* (plain pika,
+publisher confirms), then shows step by step what each part of the system now says.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+import uuid
+
+import requests
+
+from shared import uscc
+from shared.agency_client import AgencyPublisher
+
+AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
+         "notifications": 8005}
+
+
+def url(service: str, path: str) -> str:
+    return f"http://127.0.0.1:{PORTS[service]}{path}"
+
+
+def step(n: int, text: str) -> None:
+    print(f"\n[{n}] {text}")
+
+
+def main() -> int:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    code = uscc.make("91140100" + "".join(random.choice(alphabet) for _ in range(9)))
+    document = f"晋市监罚〔2026〕{random.randint(1000, 9999)}号"
+    name = "太原示例餐饮管理有限公司 (demo)"
+    try:
+        step(1, f"Registry: register merchant {code} and its shop on platform 'demo-mall'")
+        requests.put(url("registry", f"/v1/registry/entities/{code}"), timeout=5,
+                     json={"name": name, "industry": "catering"}).raise_for_status()
+        requests.post(url("registry", f"/v1/registry/entities/{code}/memberships"), timeout=5,
+                      json={"platform_id": "demo-mall", "shop_id": "shop-8848"}).raise_for_status()
+        requests.post(url("notifications", "/v1/subscriptions"), timeout=5, json={
+            "subscriber_id": "demo-mall", "kind": "platform", "platform_id": "demo-mall"},
+                      ).raise_for_status()
+        print("    done; platform demo-mall subscribed to clearance notices")
+    except requests.RequestException as exc:
+        print(f"error: a service did not answer ({exc}). Are they running? Try: make run",
+              file=sys.stderr)
+        return 1
+
+    record = {
+        "agency_code": "SXAMR-140100", "document_number": document, "uscc": code,
+        "entity_name": name, "category": "food_safety", "severity": "serious",
+        "penalties": [{"type": "fine", "amount": "200000.00"}, {"type": "confiscation",
+                                                                "amount": "35000.00"}],
+        "legal_basis": {"law": "Food Safety Law (食品安全法)", "article": "124"},
+        "occurred_at": "2026-09-15T11:00:00+08:00", "decided_at": "2026-11-02T10:00:00+08:00",
+        "first_offence": False, "corrected": False,
+        "listing": {"list": "serious_violation", "listed_at": "2026-11-03T09:00:00+08:00"},
+    }
+    correlation_id = uuid.uuid4().hex
+    step(2, f"Agency SXAMR publishes decision {document} over AMQP (pika, publisher confirms)")
+    with AgencyPublisher(AMQP_URI) as agency:
+        message_id = agency.publish(record, correlation_id=correlation_id)
+    print(f"    confirmed by the broker: message_id={message_id} correlation_id={correlation_id}")
+
+    step(3, "Gate-keeping: may this entity pass? (restrictions service, computed now)")
+    deadline, answer = time.monotonic() + 30, None
+    while time.monotonic() < deadline:
+        answer = requests.get(url("restrictions", f"/v1/entities/{code}/status"), timeout=5,
+                              headers={"X-Client-Id": "demo"}).json()
+        if answer.get("record") == "restricted" and not any(
+                s["may_pass"] for s in answer["sectors"].values()):
+            break
+        time.sleep(0.2)
+    for sector, entry in answer["sectors"].items():
+        verdict = "MAY PASS" if entry["may_pass"] else "RESTRICTED"
+        print(f"    {sector:<14} {verdict}")
+        for m in entry["measures"]:
+            ends = m["ends_at"][:10] if m["ends_at"] else "until cured"
+            print(f"        - {m['measure_id']} {m['action']}")
+            print(f"          basis: {m['legal_basis']} | by: {m['department']} | until {ends}")
+    print(f"    answer_id={answer['answer_id']} (audited; GET /v1/answers/{answer['answer_id']})")
+
+    step(4, "Scoring: credit score and risk class (regulator view)")
+    score = requests.get(url("scoring", f"/v1/scores/{code}"), timeout=5).json()
+    print(f"    score {score.get('score')} class {score.get('risk_class')}")
+
+    step(5, "Notifications: clearance notice for platform demo-mall")
+    deadline, notices = time.monotonic() + 15, []
+    while time.monotonic() < deadline and not notices:
+        notices = [n for n in requests.get(url("notifications", "/v1/notices"), timeout=5,
+                                           params={"subscriber": "demo-mall"}).json()["notices"]
+                   if n["uscc"] == code]
+        time.sleep(0.2)
+    for n in notices:
+        print(f"    {n['kind']}: {n['measure']['id']} {n['measure']['action']} "
+              f"(shop {n['merchant']['shop_id']}, act by {n['act_by'][:10]})")
+
+    restricted = [s for s, e in answer["sectors"].items() if not e["may_pass"]]
+    print(f"\nOne violation, restricted in {len(restricted)} of {len(answer['sectors'])} sectors.")
+    print("Try next:")
+    print(f"  curl -s {url('restrictions', f'/v1/entities/{code}/status')}")
+    print(f"  curl -s '{url('restrictions', f'/v1/entities/{code}/status')}?sector=credit&as_of=2026-11-01T00:00:00%2B08:00'")
+    print(f"  curl -s {url('registry', f'/v1/registry/entities/{code}')}")
+    print(f"  curl -s {url('scoring', f'/v1/scores/{code}')}")
+    print(f"  curl -s '{url('notifications', '/v1/notices')}?subscriber=demo-mall'")
+    print(f"  curl -s {url('restrictions', '/v1/changes')}")
+    return 0 if len(restricted) == len(answer["sectors"]) and notices else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
