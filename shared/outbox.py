@@ -20,11 +20,16 @@ def push(*events: dict) -> dict:
     return {OUTBOX: {"$each": list(events)}}
 
 
-def flush(collection, doc_id, dispatch) -> int:
-    """Publish and remove the pending events of one document. Returns how many were sent."""
+def flush(collection, doc_id, dispatch, events: list[dict] | None = None) -> int:
+    """Publish and remove the pending events of one document. Returns how many were sent.
+
+    A writer that has just stored ``events`` passes them, saving a read: on FerretDB 1.x every
+    look-up scans the collection (its SQLite indexes are never used), so reads count.
+    """
     with doc_lock(collection, doc_id):
-        doc = collection.find_one({"_id": doc_id}, {OUTBOX: 1})
-        events = (doc or {}).get(OUTBOX) or []
+        if events is None:
+            doc = collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+            events = (doc or {}).get(OUTBOX) or []
         for event in events:
             dispatch(event["type"], event)
             # Pull the element exactly as stored: FerretDB 1.x's $pull matches whole values

@@ -91,7 +91,7 @@ class Reconciler:
                 "changed_at": now, "catalog_version": self.catalog.version,
                 outbox.OUTBOX: [event]}):
             return 0
-        outbox.flush(self.db.restrictions, rid, self.dispatch)
+        outbox.flush(self.db.restrictions, rid, self.dispatch, [event])
         return 1
 
     def lift(self, restriction_id: str, reason: str, at: datetime) -> int:

@@ -101,7 +101,7 @@ class Intake:
                 "problem": f"{key} already exists with a different payload; "
                            f"send an amendment to change it"}],
                 via=via, message_id=message_id, status="conflict", violation_id=key)
-        outbox.flush(self.db.violations, key, self.dispatch)
+        outbox.flush(self.db.violations, key, self.dispatch, [event])
         return Outcome("recorded", key, 1, events=[event["event_id"]])
 
     # -- amend -----------------------------------------------------------------------------
