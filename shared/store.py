@@ -31,11 +31,12 @@ def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool
 def insert_once(collection, doc_id: str, fields: dict) -> bool:
     """Create ``doc_id`` with ``fields`` unless it exists. True when this call created it.
 
-    Two workers racing on the same id both upsert; the loser gets a duplicate key error,
-    which here means "already there", the same outcome as a redelivery.
+    A plain insert: the unique ``_id`` makes it atomic on every store, and unlike an upsert
+    it needs no look-up (which scans the collection on FerretDB 1.x). A duplicate key error
+    means "already there", the same outcome as a redelivery or a lost race.
     """
     try:
-        result = collection.update_one({"_id": doc_id}, {"$setOnInsert": fields}, upsert=True)
+        collection.insert_one({"_id": doc_id, **fields})
     except DuplicateKeyError:
         return False
-    return result.upserted_id is not None
+    return True
