@@ -41,6 +41,9 @@ ATTEMPTS_HEADER = "x-lianchen-attempts"
 REASON_HEADER = "x-lianchen-reason"
 QUEUE_HEADER = "x-lianchen-queue"
 FAILED_AT_HEADER = "x-lianchen-failed-at"
+# Retries and replays reach the queue through the default exchange, which changes the routing
+# key; the original one travels in this header.
+ROUTING_KEY_HEADER = "x-lianchen-routing-key"
 MAX_DELAY_MS = 60_000
 
 _log = get_logger(component="entrypoints")
@@ -117,7 +120,7 @@ class _Failures:
 
     def dead_letter(self, message, reason: str, attempts: int):
         queue_name = self.queue.name
-        headers = dict(message.headers or {})
+        headers = _with_routing_key(message)
         headers.update({
             ATTEMPTS_HEADER: attempts,
             REASON_HEADER: reason[:1000],
@@ -133,7 +136,7 @@ class _Failures:
         queue_name = self.queue.name
         delay = backoff_ms(attempts, self._config_int("RETRY_BASE_DELAY_MS", 200))
         _, _, retry_queue = self._failure_entities()
-        headers = dict(message.headers or {})
+        headers = _with_routing_key(message)
         headers[ATTEMPTS_HEADER] = attempts
         headers[REASON_HEADER] = reason[:1000]
         self._publish(message, "", retry_queue.name, headers, declare=[retry_queue],
@@ -174,6 +177,12 @@ class _Failures:
         return result, exc_info
 
 
+def _with_routing_key(message) -> dict:
+    headers = dict(message.headers or {})
+    headers.setdefault(ROUTING_KEY_HEADER, message.delivery_info.get("routing_key"))
+    return headers
+
+
 class TolerantQueueConsumer(QueueConsumer):
     """A queue consumer that dead-letters bodies it cannot decode instead of crashing."""
 
@@ -211,7 +220,8 @@ class ReliableConsumer(_Failures, Consumer):
         context_data.setdefault("correlation_id",
                                 properties.get("correlation_id")
                                 or _envelope_correlation(body) or new_correlation_id())
-        meta = {"routing_key": message.delivery_info.get("routing_key"),
+        meta = {"routing_key": (message.headers or {}).get(ROUTING_KEY_HEADER)
+                or message.delivery_info.get("routing_key"),
                 "message_id": properties.get("message_id"),
                 "reply_to": properties.get("reply_to")}
         self.spawn((body, meta), message, context_data)

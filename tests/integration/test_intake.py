@@ -132,3 +132,23 @@ def test_amendment_keeps_versions_and_revocation_ends_the_record(violations, web
     again = web_session.post(f"/v1/violations/{agency}/{document}/revocation",
                              json={"reason": "overturned on administrative review"})
     assert again.json()["status"] == "duplicate"
+
+
+def test_dead_letters_can_be_listed_and_replayed_after_a_fix(violations, agency, config, db):
+    from shared.deadletters import list_dead_letters, replay
+    from tests.integration.conftest import wait_for
+    body = violation(entity_name="")  # invalid: empty name
+    publish_and_wait(violations, agency, body)
+    letters = wait_for(lambda: list_dead_letters(config["AMQP_URI"], "dlq.violations.intake"),
+                       message="a dead letter")
+    assert letters[0].queue == "violations.intake"
+    assert "entity_name" in letters[0].reason
+    # still there after listing: listing does not consume
+    assert len(list_dead_letters(config["AMQP_URI"], "dlq.violations.intake")) == 1
+    # the operator fixes the cause (here: jurisdiction data would be typical; we replay as is
+    # and watch it be handled again, then dead-lettered again with the same reason)
+    with entrypoint_waiter(violations, "on_intake", timeout=20):
+        assert replay(config["AMQP_URI"], "dlq.violations.intake") == 1
+    again = wait_for(lambda: list_dead_letters(config["AMQP_URI"], "dlq.violations.intake"),
+                     message="the replayed message back in the DLQ")
+    assert len(again) == 1 and again[0].attempts == 1

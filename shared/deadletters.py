@@ -1,0 +1,80 @@
+"""Inspect and replay dead-lettered messages (queues ``dlq.<queue>``).
+
+A dead letter keeps its original body and headers plus ``x-lianchen-reason``,
+``x-lianchen-queue``, ``x-lianchen-attempts`` and ``x-lianchen-failed-at``. Replaying publishes
+it back to the queue it failed on with the attempt counter reset (publisher confirms), and only
+then removes it from the dead-letter queue: a crash in between leaves a copy in both, which the
+idempotent consumers absorb.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pika
+
+from shared.agency_client import _pika_uri
+from shared.entrypoints import ATTEMPTS_HEADER, FAILED_AT_HEADER, QUEUE_HEADER, REASON_HEADER
+
+
+@dataclass
+class DeadLetter:
+    queue: str
+    reason: str
+    attempts: int
+    failed_at: str
+    message_id: str | None
+    body: bytes
+
+
+def _channel(amqp_uri: str):
+    connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(amqp_uri)))
+    return connection, connection.channel()
+
+
+def list_dead_letters(amqp_uri: str, dlq: str, limit: int = 100) -> list[DeadLetter]:
+    """Look without taking: messages are fetched unacked and returned to the queue."""
+    connection, channel = _channel(amqp_uri)
+    found = []
+    try:
+        for _ in range(limit):
+            method, properties, body = channel.basic_get(dlq, auto_ack=False)
+            if method is None:
+                break
+            headers = properties.headers or {}
+            found.append(DeadLetter(
+                queue=str(headers.get(QUEUE_HEADER, dlq.removeprefix("dlq."))),
+                reason=str(headers.get(REASON_HEADER, "(dead-lettered by the broker)")),
+                attempts=int(headers.get(ATTEMPTS_HEADER, 0)),
+                failed_at=str(headers.get(FAILED_AT_HEADER, "")),
+                message_id=properties.message_id, body=body))
+    finally:
+        connection.close()  # unacked messages go back to the queue, in order
+    return found
+
+
+def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
+    """Move dead letters back to the queue they failed on. Returns how many were moved."""
+    connection, channel = _channel(amqp_uri)
+    channel.confirm_delivery()
+    moved = 0
+    # Only what is there now: a replayed message that fails again comes back to this queue and
+    # must not be replayed in a loop.
+    present = channel.queue_declare(dlq, passive=True).method.message_count
+    limit = present if limit is None else min(limit, present)
+    try:
+        while moved < limit:
+            method, properties, body = channel.basic_get(dlq, auto_ack=False)
+            if method is None:
+                break
+            headers = dict(properties.headers or {})
+            target = str(headers.pop(QUEUE_HEADER, dlq.removeprefix("dlq.")))
+            for key in (ATTEMPTS_HEADER, REASON_HEADER, FAILED_AT_HEADER):
+                headers.pop(key, None)
+            headers["x-lianchen-replayed"] = True
+            properties.headers = headers
+            channel.basic_publish("", target, body, properties, mandatory=True)
+            channel.basic_ack(method.delivery_tag)
+            moved += 1
+    finally:
+        connection.close()
+    return moved
