@@ -23,7 +23,9 @@ PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 
 
 
 def url(service: str, path: str) -> str:
-    return f"http://127.0.0.1:{PORTS[service]}{path}"
+    """``<SERVICE>_URL`` (compose) or the local port."""
+    base = os.environ.get(f"{service.upper()}_URL", f"http://127.0.0.1:{PORTS[service]}")
+    return f"{base.rstrip('/')}{path}"
 
 
 def step(n: int, text: str) -> None:

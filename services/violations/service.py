@@ -20,6 +20,7 @@ INTAKE_QUEUE = Queue("violations.intake", exchange=INTAKE_EXCHANGE, routing_key=
 HTTP_STATUS = {"recorded": 201, "amended": 200, "revoked": 200, "duplicate": 200,
                "conflict": 409, "rejected": 400, "not_found": 404}
 JURISDICTIONS = Jurisdictions.load()
+MAX_BATCH = 500
 
 
 class ViolationsService:
@@ -60,6 +61,26 @@ class ViolationsService:
                                         message_id=uuid.uuid4().hex)
         self.log.info("violation posted", outcome=outcome.status, violation_id=outcome.violation_id)
         return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
+
+    @http("POST", "/v1/violations:batch")
+    def post_batch(self, request):
+        """Up to 500 records in one request (bulk import); one outcome per record, in order.
+        ``message_ids`` (optional, same length) make re-sent batches identifiable."""
+        body = read_json(request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not 1 <= len(records) <= MAX_BATCH:
+            return problem(400, "invalid request", [{"field": "records", "problem":
+                                                     f"must be a list of 1 to {MAX_BATCH} records"}])
+        ids = body.get("message_ids") or [uuid.uuid4().hex for _ in records]
+        if not isinstance(ids, list) or len(ids) != len(records):
+            return problem(400, "invalid request", [{"field": "message_ids", "problem":
+                                                     "must have one id per record"}])
+        intake = self._intake()
+        results = []
+        for index, (record, message_id) in enumerate(zip(records, ids)):
+            outcome = intake.record(record, via="import", message_id=str(message_id)[:80])
+            results.append({"index": index, **outcome.as_dict()})
+        return json_response(200, {"results": results})
 
     @http("PUT", "/v1/violations/<string:agency>/<string:document>")
     def put_amendment(self, request, agency, document):

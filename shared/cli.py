@@ -1,0 +1,179 @@
+"""``lianchen``: the operator's and integrator's command line.
+
+    lianchen submit FILE.json            record one violation over HTTP
+    lianchen import FILE.(csv|jsonl)     bulk import with progress, summary and resume
+    lianchen status USCC [--sector S] [--as-of T]
+    lianchen dead-letters list [QUEUE]   inspect a dead-letter queue (default dlq.violations.intake)
+    lianchen dead-letters replay [QUEUE] put them back on the queue they failed on
+    lianchen validate-catalog [FILE]     check a measure catalog without starting anything
+    lianchen health                      each service, broker and store up or down
+
+User errors print what was wrong and exit non-zero; never a stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import requests
+
+PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
+         "notifications": 8005}
+
+
+class UserError(Exception):
+    pass
+
+
+def _url(service: str) -> str:
+    return os.environ.get(f"LIANCHEN_{service.upper()}_URL", f"http://127.0.0.1:{PORTS[service]}")
+
+
+def _amqp() -> str:
+    return os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def cmd_submit(args) -> int:
+    try:
+        body = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{args.file}: {exc}") from exc
+    response = _request("post", f"{_url('violations')}/v1/violations", json=body)
+    result = response.json()
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0 if response.status_code in (200, 201) else 1
+
+
+def cmd_import(args) -> int:
+    from shared.importer import BulkImportError, run_import
+    try:
+        summary = run_import(args.file, _url("violations"), batch_size=args.batch_size,
+                             rejected_path=args.rejected, progress=not args.quiet)
+    except BulkImportError as exc:
+        raise UserError(str(exc)) from exc
+    if summary.resumed_from:
+        print(f"resumed after record {summary.resumed_from}")
+    print(f"records: {summary.total}  accepted: {summary.accepted}  "
+          f"duplicates: {summary.duplicates}  rejected: {summary.rejected}")
+    if summary.rejected:
+        print(f"rejected records with reasons: {summary.rejected_file}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    params = {k: v for k, v in (("sector", args.sector), ("as_of", args.as_of)) if v}
+    response = _request("get", f"{_url('restrictions')}/v1/entities/{args.uscc}/status",
+                        params=params, headers={"X-Client-Id": "cli"})
+    body = response.json()
+    if response.status_code != 200:
+        raise UserError("; ".join(f"{e['field']}: {e['problem']}" for e in body.get("errors", []))
+                        or body.get("error", response.text))
+    print(f"{body['uscc']}  as of {body['as_of']}  record: {body['record']}  "
+          f"answer {body['answer_id']}")
+    print(f"{'sector':<15}{'verdict':<12}measures")
+    for sector, entry in body["sectors"].items():
+        measures = ", ".join(f"{m['measure_id']} (until {(m['ends_at'] or 'cured')[:10]})"
+                             for m in entry["measures"]) or "-"
+        print(f"{sector:<15}{'may pass' if entry['may_pass'] else 'RESTRICTED':<12}{measures}")
+    return 0
+
+
+def cmd_dead_letters(args) -> int:
+    from shared.deadletters import list_dead_letters, replay
+    import pika
+    try:
+        if args.action == "list":
+            letters = list_dead_letters(_amqp(), args.queue, limit=args.limit)
+            for letter in letters:
+                print(f"{letter.failed_at or '-':<34} attempts={letter.attempts} "
+                      f"queue={letter.queue} id={letter.message_id or '-'}\n    {letter.reason}")
+            print(f"{len(letters)} dead letter(s) shown in {args.queue}")
+        else:
+            moved = replay(_amqp(), args.queue)
+            print(f"replayed {moved} message(s) from {args.queue}")
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        raise UserError(f"{args.queue}: {exc.reply_text}") from exc
+    except pika.exceptions.AMQPConnectionError as exc:
+        raise UserError(f"broker unreachable at {_amqp()}: start it with make run") from exc
+    return 0
+
+
+def cmd_validate_catalog(args) -> int:
+    from services.restrictions.catalog import Catalog, InvalidCatalog
+    try:
+        catalog = Catalog.load(args.file) if args.file else Catalog.load()
+    except InvalidCatalog as exc:
+        raise UserError(str(exc)) from exc
+    print(f"catalog {catalog.version}: {len(catalog.measures)} measures, "
+          f"{len(catalog.triggers)} triggers: valid")
+    return 0
+
+
+def cmd_health(args) -> int:
+    ok = True
+    for service in PORTS:
+        try:
+            state = requests.get(f"{_url(service)}/health", timeout=2).json().get("status")
+        except (requests.RequestException, ValueError):
+            state = "down"
+        ok &= state == "ok"
+        print(f"{service:<15}{state}")
+    try:
+        from shared.broker_admin import queue_depths
+        depths = queue_depths()
+        print(f"{'broker':<15}ok  ({sum(depths.values())} messages waiting; "
+              f"dead letters: {sum(v for k, v in depths.items() if k.startswith('dlq.'))})")
+    except Exception:
+        ok = False
+        print(f"{'broker':<15}down")
+    return 0 if ok else 1
+
+
+def _request(method, url, **kwargs):
+    try:
+        return requests.request(method, url, timeout=30, **kwargs)
+    except requests.RequestException as exc:
+        raise UserError(f"{url} unreachable ({type(exc).__name__}); is the system running? "
+                        f"(make run)") from exc
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="lianchen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("submit", help="record one violation from a JSON file")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_submit)
+    p = sub.add_parser("import", help="bulk import from CSV or JSON lines")
+    p.add_argument("file")
+    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--rejected", help="where rejected records go (default FILE.rejected.jsonl)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_import)
+    p = sub.add_parser("status", help="an entity's status in every sector")
+    p.add_argument("uscc")
+    p.add_argument("--sector")
+    p.add_argument("--as-of")
+    p.set_defaults(run=cmd_status)
+    p = sub.add_parser("dead-letters", help="list or replay dead letters")
+    p.add_argument("action", choices=("list", "replay"))
+    p.add_argument("queue", nargs="?", default="dlq.violations.intake")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(run=cmd_dead_letters)
+    p = sub.add_parser("validate-catalog", help="check a measure catalog file")
+    p.add_argument("file", nargs="?")
+    p.set_defaults(run=cmd_validate_catalog)
+    p = sub.add_parser("health", help="services, broker and store up or down")
+    p.set_defaults(run=cmd_health)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

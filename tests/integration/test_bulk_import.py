@@ -1,0 +1,76 @@
+"""Bulk import through the violations service: summary, rejected file, resume."""
+import csv
+import json
+
+import pytest
+
+from services.violations.service import ViolationsService
+from shared.importer import CSV_COLUMNS, run_import
+from tests.factories import violation
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def base_url(container_factory, config):
+    container_factory(ViolationsService, config).start()
+    return f"http://127.0.0.1:{config['WEB_SERVER_ADDRESS'].split(':')[1]}"
+
+
+def write_jsonl(path, n, bad_every=10):
+    lines, expected_bad = [], 0
+    for i in range(n):
+        body = violation(document_number=f"IMP-{i}")
+        if i % bad_every == 3:
+            body["penalties"] = [{"type": "fine", "amount": "-1"}]
+            expected_bad += 1
+        lines.append(json.dumps(body, ensure_ascii=False))
+    lines.append("{not json")
+    lines.append(lines[0])  # a duplicate of the first record
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return expected_bad + 1
+
+
+def test_import_summarises_and_writes_rejections(tmp_path, base_url, db):
+    path = tmp_path / "history.jsonl"
+    bad = write_jsonl(path, 250)
+    summary = run_import(path, base_url, batch_size=50, progress=False)
+    assert summary.total == 252
+    assert summary.accepted == 250 - (bad - 1)
+    assert summary.duplicates == 1 and summary.rejected == bad
+    assert db("violations").violations.count_documents({}) == summary.accepted
+    rejected = [json.loads(line) for line in open(summary.rejected_file, encoding="utf-8")]
+    assert len(rejected) == bad
+    assert any(r["errors"][0]["field"] == "penalties.0.amount" for r in rejected)
+    assert any(r["errors"][0]["problem"] == "not valid JSON" for r in rejected)
+
+
+def test_an_interrupted_import_resumes_with_a_correct_summary(tmp_path, base_url, db):
+    path = tmp_path / "history.jsonl"
+    bad = write_jsonl(path, 300)
+    first = run_import(path, base_url, batch_size=50, progress=False, stop_after_batches=2)
+    assert first.offset == 100
+    summary = run_import(path, base_url, batch_size=50, progress=False)
+    assert summary.resumed_from == 100
+    assert summary.accepted + summary.duplicates + summary.rejected == 302
+    assert summary.accepted == 300 - (bad - 1)
+    assert db("violations").violations.count_documents({}) == summary.accepted
+    assert not (tmp_path / "history.jsonl.import-state.json").exists()
+
+
+def test_csv_rows_take_the_same_path(tmp_path, base_url, db):
+    path = tmp_path / "history.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for i in range(20):
+            v = violation(document_number=f"CSV-{i}")
+            writer.writerow({**{k: v.get(k) for k in CSV_COLUMNS if k in v},
+                             "penalties": "fine:5000;confiscation:100",
+                             "law": v["legal_basis"]["law"], "article": "124",
+                             "first_offence": "false", "corrected": "false",
+                             "listing": "serious_violation", "listed_at": "2026-04-02T00:00:00+08:00"})
+    summary = run_import(path, base_url, batch_size=8, progress=False)
+    assert summary.accepted == 20 and summary.rejected == 0
+    stored = db("violations").violations.find_one({"_id": "FJAMR-350100/CSV-0"})
+    assert [p["type"] for p in stored["record"]["penalties"]] == ["fine", "confiscation"]
