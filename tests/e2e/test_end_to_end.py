@@ -6,16 +6,8 @@ import requests
 from contracts.events import SECTORS
 from shared.agency_client import AgencyPublisher
 from tests.factories import violation
-from tests.system import System
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def system():
-    running = System().start()
-    yield running
-    running.stop()
 
 
 def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):

@@ -5,12 +5,11 @@ import sys
 import pytest
 import requests
 
-from tests.e2e.test_end_to_end import system  # noqa: F401  (module-scoped running system)
 
 pytestmark = pytest.mark.e2e
 
 
-def test_agency_example_publishes_a_record_that_is_recorded(system):  # noqa: F811
+def test_agency_example_publishes_a_record_that_is_recorded(system):
     from shared.agency_client import _pika_uri
     result = subprocess.run([sys.executable, "examples/agency_publish.py",
                              _pika_uri(system.amqp_uri)], capture_output=True, text=True,
