@@ -11,7 +11,8 @@ from nameko.timer import timer
 from contracts.common import USCC, field_errors
 from contracts.events import make_event, read_event
 from contracts.violation import StrictSchema
-from shared import outbox, uscc as uscc_codes
+from shared import uscc as uscc_codes
+from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
@@ -98,13 +99,16 @@ class RegistryService:
             "uscc": code, "name": name, "provisional": True, "region_code": facts.region_code,
             "entity_type": facts.entity_type}, producer=self.name,
             correlation_id=self.correlation_id, event_id=f"entity:{code}:provisional")
-        if insert_once(self.db.entities, code, {
+        with Outbox(self.db, self.dispatch).staged(self.db.entities, code, [event]) as stage:
+            created = insert_once(self.db.entities, code, {
                 "name": name, "provisional": True, "status": "operating",
                 "entity_type": facts.entity_type, "region_code": facts.region_code,
                 "authority": facts.authority, "created_at": now, "updated_at": now,
-                outbox.OUTBOX: [event]}):
+                "event_ids": [event["event_id"]]})
+            if not created:
+                stage.cancel()
+        if created:
             self.log.info("provisional entity created", uscc=uscc_codes.mask(code))
-            outbox.flush(self.db.entities, code, self.dispatch)
 
     # -- HTTP ------------------------------------------------------------------------------
     @http("PUT", "/v1/registry/entities/<string:code>")
@@ -124,11 +128,11 @@ class RegistryService:
             "uscc": code, "name": data["name"], "provisional": False,
             "region_code": facts.region_code, "entity_type": facts.entity_type},
             producer=self.name, correlation_id=self.correlation_id)
-        with doc_lock(self.db.entities, code):
+        with doc_lock(self.db.entities, code), \
+                Outbox(self.db, self.dispatch).staged(self.db.entities, code, [event]):
             result = self.db.entities.update_one(
                 {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
-                                "$push": outbox.push(event)}, upsert=True)
-        outbox.flush(self.db.entities, code, self.dispatch)
+                                "$push": {"event_ids": event["event_id"]}}, upsert=True)
         return json_response(201 if result.upserted_id else 200, self._entity(code, public=False))
 
     @http("POST", "/v1/registry/entities/<string:code>/memberships")
@@ -163,10 +167,10 @@ class RegistryService:
 
     @timer(interval=2)
     def relay_outbox(self):
-        outbox.sweep(self.db.entities, self.dispatch)
+        Outbox(self.db, self.dispatch).sweep()
 
     def _entity(self, code: str, public: bool):
-        doc = self.db.entities.find_one({"_id": code}, {outbox.OUTBOX: 0})
+        doc = self.db.entities.find_one({"_id": code}, {"event_ids": 0})
         if doc is None:
             return None
         doc["uscc"] = doc.pop("_id")

@@ -3,7 +3,8 @@
 ``Reconciler.reconcile(violation_id)`` makes the stored restrictions of one violation equal to
 what the catalog says for its current version: it imposes what is missing and lifts what no
 longer applies (revocation, amendment). Every write is a single-document upsert or a guarded
-update carrying its event in the document's outbox, so running it twice changes nothing.
+update, its events staged in the outbox (``shared.outbox``), so running it twice changes
+nothing.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime, timezone
 
 from contracts.events import make_event
 from contracts.violation import ViolationSchema
-from shared import outbox
+from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
 from services.restrictions.catalog import Catalog
@@ -42,6 +43,7 @@ class Reconciler:
         self.catalog = catalog
         self.dispatch = dispatch
         self.correlation_id = correlation_id
+        self.outbox = Outbox(db, dispatch)
 
     def reconcile(self, violation_id: str) -> dict:
         source = self.db.sources.find_one({"_id": violation_id})
@@ -86,12 +88,13 @@ class Reconciler:
         event = make_event("RestrictionImposed", {**doc, "restriction_id": rid},
                            producer=PRODUCER, correlation_id=self.correlation_id,
                            event_id=f"{rid}:imposed")
-        if not insert_once(self.db.restrictions, rid, {
-                **doc, "lifted_at": None, "lift_reason": None, "imposed_at": now,
-                "changed_at": now, "catalog_version": self.catalog.version,
-                outbox.OUTBOX: [event]}):
-            return 0
-        outbox.flush(self.db.restrictions, rid, self.dispatch, [event])
+        with self.outbox.staged(self.db.restrictions, rid, [event]) as stage:
+            if not insert_once(self.db.restrictions, rid, {
+                    **doc, "lifted_at": None, "lift_reason": None, "imposed_at": now,
+                    "changed_at": now, "catalog_version": self.catalog.version,
+                    "event_ids": [event["event_id"]]}):
+                stage.cancel()
+                return 0
         return 1
 
     def lift(self, restriction_id: str, reason: str, at: datetime) -> int:
@@ -103,13 +106,14 @@ class Reconciler:
                 "restriction": restriction_doc(doc), "lifted_at": at, "lift_reason": reason},
                 producer=PRODUCER, correlation_id=self.correlation_id,
                 event_id=f"{restriction_id}:lifted")
-            result = self.db.restrictions.update_one(
-                {"_id": restriction_id, "lifted_at": None},
-                {"$set": {"lifted_at": at, "lift_reason": reason, "changed_at": at},
-                 "$push": outbox.push(event)})
-            if result.modified_count != 1:
-                return 0
-        outbox.flush(self.db.restrictions, restriction_id, self.dispatch)
+            with self.outbox.staged(self.db.restrictions, restriction_id, [event]) as stage:
+                result = self.db.restrictions.update_one(
+                    {"_id": restriction_id, "lifted_at": None},
+                    {"$set": {"lifted_at": at, "lift_reason": reason, "changed_at": at},
+                     "$push": {"event_ids": event["event_id"]}})
+                if result.modified_count != 1:
+                    stage.cancel()
+                    return 0
         return 1
 
     def announce_expiries(self, now: datetime, limit: int = 500) -> int:
@@ -123,14 +127,16 @@ class Reconciler:
                 "lift_reason": "expired: end of the measure's period"},
                 producer=PRODUCER, correlation_id=self.correlation_id,
                 event_id=f"{doc['_id']}:lifted")
-            with doc_lock(self.db.restrictions, doc["_id"]):
+            with doc_lock(self.db.restrictions, doc["_id"]), \
+                    self.outbox.staged(self.db.restrictions, doc["_id"], [event]) as stage:
                 result = self.db.restrictions.update_one(
                     {"_id": doc["_id"], "expiry_announced": {"$ne": True}, "lifted_at": None},
                     {"$set": {"expiry_announced": True, "changed_at": now},
-                     "$push": outbox.push(event)})
-            if result.modified_count == 1:
-                outbox.flush(self.db.restrictions, doc["_id"], self.dispatch)
-                count += 1
+                     "$push": {"event_ids": event["event_id"]}})
+                if result.modified_count == 1:
+                    count += 1
+                else:
+                    stage.cancel()
         return count
 
     def _supervise(self, violation_id: str, record: dict, decision) -> None:
@@ -139,8 +145,10 @@ class Reconciler:
             "actions": decision.soft_tools, "rule": ", ".join(decision.rules),
             "reason": decision.reason}, producer=PRODUCER, correlation_id=self.correlation_id,
             event_id=f"{violation_id}:supervision")
-        if insert_once(self.db.supervision_actions, violation_id, {
-                "uscc": record["uscc"], "actions": decision.soft_tools, "rules": decision.rules,
-                "reason": decision.reason, "recorded_at": datetime.now(timezone.utc),
-                outbox.OUTBOX: [event]}):
-            outbox.flush(self.db.supervision_actions, violation_id, self.dispatch)
+        with self.outbox.staged(self.db.supervision_actions, violation_id, [event]) as stage:
+            if not insert_once(self.db.supervision_actions, violation_id, {
+                    "uscc": record["uscc"], "actions": decision.soft_tools,
+                    "rules": decision.rules, "reason": decision.reason,
+                    "recorded_at": datetime.now(timezone.utc),
+                    "event_ids": [event["event_id"]]}):
+                stage.cancel()

@@ -13,7 +13,7 @@ from nameko.timer import timer
 
 from contracts.events import read_event
 from contracts.violation import ViolationSchema
-from shared import outbox
+from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
@@ -93,7 +93,7 @@ class RestrictionsService:
             sectors, as_of = gate.parse_query(request.args)
         except gate.BadQuery as exc:
             return problem(400, "invalid query", exc.errors)
-        docs = list(self.db.restrictions.find({"uscc": code}, {outbox.OUTBOX: 0}))
+        docs = list(self.db.restrictions.find({"uscc": code}, {"event_ids": 0}))
         known = bool(docs) or self.db.entities.find_one({"_id": code}, {"_id": 1}) is not None
         body = gate.answer(code, docs, sectors, as_of, known)
         return json_response(200, self._audited(request, body))
@@ -124,7 +124,7 @@ class RestrictionsService:
         if errors:
             return problem(400, "invalid request", errors)
         by_code: dict[str, list] = {code: [] for code in valid}
-        for doc in self.db.restrictions.find({"uscc": {"$in": list(by_code)}}, {outbox.OUTBOX: 0}):
+        for doc in self.db.restrictions.find({"uscc": {"$in": list(by_code)}}, {"event_ids": 0}):
             by_code[doc["uscc"]].append(doc)
         known = {d["_id"] for d in self.db.entities.find({"_id": {"$in": list(by_code)}}, {"_id": 1})}
         results = [gate.answer(code, by_code[code], sectors, as_of, code in known)
@@ -145,7 +145,7 @@ class RestrictionsService:
         except ValueError:
             return problem(400, "invalid query", [{"field": "since or limit", "problem":
                                                    "since must be a cursor from a previous answer; limit a number"}])
-        docs = list(self.db.restrictions.find(query, {outbox.OUTBOX: 0})
+        docs = list(self.db.restrictions.find(query, {"event_ids": 0})
                     .sort([("changed_at", 1), ("_id", 1)]).limit(limit))
         changes = [{
             "change": "lifted" if d.get("lifted_at") or d.get("expiry_announced") else "imposed",
@@ -178,8 +178,7 @@ class RestrictionsService:
 
     @timer(interval=2)
     def relay_outbox(self):
-        outbox.sweep(self.db.restrictions, self.dispatch)
-        outbox.sweep(self.db.supervision_actions, self.dispatch)
+        Outbox(self.db, self.dispatch).sweep()
 
     def _audited(self, request, body: dict) -> dict:
         answer_id = uuid.uuid4().hex

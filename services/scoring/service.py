@@ -7,7 +7,7 @@ from nameko.timer import timer
 
 from contracts.events import make_event, read_event
 from contracts.violation import ViolationSchema
-from shared import outbox
+from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
@@ -53,9 +53,7 @@ class ScoringService:
 
     def recompute(self, code: str, cause: str) -> None:
         with doc_lock(self.db.scores, code):
-            changed = self._recompute_locked(code, cause)
-        if changed:
-            outbox.flush(self.db.scores, code, self.dispatch)
+            self._recompute_locked(code, cause)
 
     def _recompute_locked(self, code: str, cause: str) -> bool:
         now = datetime.now(timezone.utc)
@@ -71,11 +69,15 @@ class ScoringService:
             "model_version": result.model_version, "cause_event_id": cause},
             producer=self.name, correlation_id=self.correlation_id,
             event_id=f"credit:{code}:{cause}:{result.score}")
-        self.db.scores.update_one({"_id": code}, {
-            "$set": {"score": result.score, "risk_class": result.risk_class,
-                     "explanation": result.contributions, "model_version": result.model_version,
-                     "computed_at": now},
-            "$push": outbox.push(event)}, upsert=True)
+        # Only the latest event id is kept (a score document must not grow with every change):
+        # an unpublished older CreditChanged is superseded by the newer one, which carries the
+        # current class, and that is what consumers act on.
+        with Outbox(self.db, self.dispatch).staged(self.db.scores, code, [event]):
+            self.db.scores.update_one({"_id": code}, {
+                "$set": {"score": result.score, "risk_class": result.risk_class,
+                         "explanation": result.contributions,
+                         "model_version": result.model_version, "computed_at": now,
+                         "event_ids": [event["event_id"]]}}, upsert=True)
         self.log.info("credit changed", new_class=result.risk_class, new_score=result.score,
                       old_class=current.get("risk_class"))
         return True
@@ -87,7 +89,7 @@ class ScoringService:
             code = parse_code(code)
         except BadQuery as exc:
             return problem(400, "invalid query", exc.errors)
-        doc = self.db.scores.find_one({"_id": code}, {outbox.OUTBOX: 0})
+        doc = self.db.scores.find_one({"_id": code}, {"event_ids": 0})
         if doc is None:
             return json_response(200, {"uscc": code, "score": MODEL.data["base"],
                                        "risk_class": "A", "explanation": [],
@@ -107,4 +109,4 @@ class ScoringService:
 
     @timer(interval=2)
     def relay_outbox(self):
-        outbox.sweep(self.db.scores, self.dispatch)
+        Outbox(self.db, self.dispatch).sweep()

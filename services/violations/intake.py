@@ -4,7 +4,7 @@ Outcomes: ``recorded`` (new), ``duplicate`` (same key, same payload: nothing cha
 ``conflict`` (same key, different payload: refused, never overwritten), ``rejected``
 (invalid or outside the agency's jurisdiction: kept in ``rejections`` with the reasons).
 Amendments keep every version; revocations end the record. Each change stores its event in
-the record's outbox in the same single-document write (see ``shared.outbox``).
+a staged outbox entry and records its id in the same single-document write (``shared.outbox``).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.common import field_errors
 from contracts.events import make_event
 from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
-from shared import outbox
+from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
 
@@ -58,6 +58,7 @@ class Intake:
         self.dispatch = dispatch
         self.jurisdictions = jurisdictions
         self.correlation_id = correlation_id
+        self.outbox = Outbox(db, dispatch)
 
     # -- record ----------------------------------------------------------------------------
     def record(self, raw, *, via: str, message_id: str) -> Outcome:
@@ -86,13 +87,13 @@ class Intake:
             "message_id": message_id,
             "created_at": now,
             "updated_at": now,
-            outbox.OUTBOX: [event],
+            "event_ids": [event["event_id"]],
         }
         try:
-            self.db.violations.insert_one(doc)
+            with self.outbox.staged(self.db.violations, key, [event]):
+                self.db.violations.insert_one(doc)
         except DuplicateKeyError:
             existing = self.db.violations.find_one({"_id": key})
-            outbox.flush(self.db.violations, key, self.dispatch)  # finish an interrupted write
             same = any(v["fingerprint"] == digest for v in existing.get("versions", []))
             if same:
                 return Outcome("duplicate", key, existing["version"])
@@ -101,7 +102,6 @@ class Intake:
                 "problem": f"{key} already exists with a different payload; "
                            f"send an amendment to change it"}],
                 via=via, message_id=message_id, status="conflict", violation_id=key)
-        outbox.flush(self.db.violations, key, self.dispatch, [event])
         return Outcome("recorded", key, 1, events=[event["event_id"]])
 
     # -- amend -----------------------------------------------------------------------------
@@ -118,11 +118,8 @@ class Intake:
         key = violation_key(record["agency_code"], record["document_number"])
         digest = fingerprint(record)
         with doc_lock(self.db.violations, key):
-            outcome = self._amend_locked(raw, key, new, record, digest, loaded["reason"], via,
-                                         message_id)
-        if outcome.status == "amended":
-            outbox.flush(self.db.violations, key, self.dispatch)
-        return outcome
+            return self._amend_locked(raw, key, new, record, digest, loaded["reason"], via,
+                                      message_id)
 
     def _amend_locked(self, raw, key, new, record, digest, reason, via, message_id) -> Outcome:
         for _ in range(5):  # compare-and-set on version, bounded
@@ -145,15 +142,18 @@ class Intake:
             version = current["version"] + 1
             now = datetime.now(timezone.utc)
             event = self._event("ViolationAmended", key, version, "active", new, reason)
-            result = self.db.violations.update_one(
-                {"_id": key, "version": current["version"]},
-                {"$set": {"version": version, "record": record, "fingerprint": digest,
-                          "updated_at": now},
-                 "$push": {"versions": {"version": version, "record": record,
-                                        "fingerprint": digest, "at": now,
-                                        "reason": reason, "via": via},
-                           **outbox.push(event)}},
-            )
+            with self.outbox.staged(self.db.violations, key, [event]) as stage:
+                result = self.db.violations.update_one(
+                    {"_id": key, "version": current["version"]},
+                    {"$set": {"version": version, "record": record, "fingerprint": digest,
+                              "updated_at": now},
+                     "$push": {"versions": {"version": version, "record": record,
+                                            "fingerprint": digest, "at": now,
+                                            "reason": reason, "via": via},
+                               "event_ids": event["event_id"]}},
+                )
+                if result.modified_count != 1:
+                    stage.cancel()
             if result.modified_count == 1:
                 return Outcome("amended", key, version, events=[event["event_id"]])
         return Outcome("conflict", key, errors=[{"field": "document_number",
@@ -167,10 +167,7 @@ class Intake:
             return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
         key = violation_key(loaded["agency_code"], loaded["document_number"])
         with doc_lock(self.db.violations, key):
-            outcome = self._revoke_locked(key, loaded, via)
-        if outcome.status == "revoked":
-            outbox.flush(self.db.violations, key, self.dispatch)
-        return outcome
+            return self._revoke_locked(key, loaded, via)
 
     def _revoke_locked(self, key, loaded, via) -> Outcome:
         current = self.db.violations.find_one({"_id": key})
@@ -184,15 +181,18 @@ class Intake:
         revoked_at = loaded.get("revoked_at") or now
         record = ViolationSchema().load(current["record"])
         event = self._event("ViolationRevoked", key, version, "revoked", record, loaded["reason"])
-        result = self.db.violations.update_one(
-            {"_id": key, "version": current["version"], "status": "active"},
-            {"$set": {"status": "revoked", "version": version, "revoked_at": revoked_at,
-                      "revocation_reason": loaded["reason"], "updated_at": now},
-             "$push": {"versions": {"version": version, "record": current["record"],
-                                    "fingerprint": current["fingerprint"], "at": now,
-                                    "reason": f"revoked: {loaded['reason']}", "via": via},
-                       **outbox.push(event)}},
-        )
+        with self.outbox.staged(self.db.violations, key, [event]) as stage:
+            result = self.db.violations.update_one(
+                {"_id": key, "version": current["version"], "status": "active"},
+                {"$set": {"status": "revoked", "version": version, "revoked_at": revoked_at,
+                          "revocation_reason": loaded["reason"], "updated_at": now},
+                 "$push": {"versions": {"version": version, "record": current["record"],
+                                        "fingerprint": current["fingerprint"], "at": now,
+                                        "reason": f"revoked: {loaded['reason']}", "via": via},
+                           "event_ids": event["event_id"]}},
+            )
+            if result.modified_count != 1:
+                stage.cancel()
         if result.modified_count != 1:
             return Outcome("conflict", key, errors=[{"field": "document_number",
                                                      "problem": "concurrent changes; retry"}])
@@ -222,12 +222,14 @@ class Intake:
                    "received_via": via, "errors": errors}
         event = make_event("ViolationRejected", payload, producer=PRODUCER,
                            correlation_id=self.correlation_id, event_id=f"rejected:{message_id}")
-        insert_once(self.db.rejections, message_id, {
-            "agency_code": agency, "document_number": document, "received_via": via,
-            "status": status, "errors": errors, "raw": _safe_raw(raw),
-            "received_at": datetime.now(timezone.utc), "correlation_id": self.correlation_id,
-            outbox.OUTBOX: [event]})
-        outbox.flush(self.db.rejections, message_id, self.dispatch)
+        with self.outbox.staged(self.db.rejections, message_id, [event]) as stage:
+            if not insert_once(self.db.rejections, message_id, {
+                    "agency_code": agency, "document_number": document, "received_via": via,
+                    "status": status, "errors": errors, "raw": _safe_raw(raw),
+                    "received_at": datetime.now(timezone.utc),
+                    "correlation_id": self.correlation_id,
+                    "event_ids": [event["event_id"]]}):
+                stage.cancel()  # the same message rejected before: said once
         return Outcome(status, violation_id, errors=errors, rejection_id=message_id)
 
 

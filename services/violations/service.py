@@ -6,7 +6,7 @@ import uuid
 from kombu import Exchange, Queue
 from nameko.timer import timer
 
-from shared import outbox
+from shared.outbox import Outbox
 from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -102,7 +102,7 @@ class ViolationsService:
 
     @http("GET", "/v1/violations/<string:agency>/<string:document>")
     def get_violation(self, request, agency, document):
-        doc = self.db.violations.find_one({"_id": f"{agency}/{document}"}, {outbox.OUTBOX: 0})
+        doc = self.db.violations.find_one({"_id": f"{agency}/{document}"}, {"event_ids": 0})
         if doc is None:
             return problem(404, f"no violation {agency}/{document}")
         return json_response(200, _public(doc))
@@ -113,12 +113,12 @@ class ViolationsService:
         if not uscc:
             return problem(400, "query parameter uscc is required")
         docs = self.db.violations.find({"record.uscc": uscc.upper()},
-                                       {outbox.OUTBOX: 0, "versions": 0}).limit(500)
+                                       {"event_ids": 0, "versions": 0}).limit(500)
         return json_response(200, {"uscc": uscc.upper(), "violations": [_public(d) for d in docs]})
 
     @http("GET", "/v1/rejections/<string:rejection_id>")
     def get_rejection(self, request, rejection_id):
-        doc = self.db.rejections.find_one({"_id": rejection_id}, {outbox.OUTBOX: 0})
+        doc = self.db.rejections.find_one({"_id": rejection_id}, {"event_ids": 0})
         if doc is None:
             return problem(404, f"no rejection {rejection_id}")
         return json_response(200, _public(doc))
@@ -128,7 +128,7 @@ class ViolationsService:
         query = {}
         if request.args.get("agency_code"):
             query["agency_code"] = request.args["agency_code"]
-        docs = self.db.rejections.find(query, {outbox.OUTBOX: 0}).sort("received_at", -1).limit(100)
+        docs = self.db.rejections.find(query, {"event_ids": 0}).sort("received_at", -1).limit(100)
         return json_response(200, {"rejections": [_public(d) for d in docs]})
 
     @http("GET", "/health")
@@ -137,8 +137,7 @@ class ViolationsService:
 
     @timer(interval=2)
     def relay_outbox(self):
-        outbox.sweep(self.db.violations, self.dispatch)
-        outbox.sweep(self.db.rejections, self.dispatch)
+        Outbox(self.db, self.dispatch).sweep()
 
 
 def _public(doc: dict) -> dict:

@@ -4,7 +4,7 @@ import pytest
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 
-from shared import outbox
+from shared.outbox import Outbox
 from shared.locks import doc_lock, held
 from shared.entrypoints import ATTEMPTS_HEADER, REASON_HEADER, dlq_name, event_handler
 from shared.mongo import Mongo
@@ -63,15 +63,50 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_with_its_reason(
     assert db("flaky").done.count_documents({}) == 0
 
 
-def test_outbox_events_left_by_a_crash_are_published_by_the_sweep(db):
-    collection = db("outbox").docs
-    event = {"event_id": "e1", "type": "X", "occurred_at": "2020-01-01T00:00:00+00:00"}
-    collection.insert_one({"_id": "d1", "state": 1, outbox.OUTBOX: [event]})
+class Crash(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+def _crash_between(db, write):
+    """Stage an event, run ``write``, then "die" before the events are released."""
     sent = []
-    assert outbox.sweep(collection, lambda t, e: sent.append(e["event_id"])) == 1
-    assert sent == ["e1"]
-    assert collection.find_one({"_id": "d1"})[outbox.OUTBOX] == []
-    assert outbox.sweep(collection, lambda t, e: sent.append(e)) == 0
+    box = Outbox(db, lambda t, e: sent.append(e["event_id"]))
+    box.release = lambda *a: (_ for _ in ()).throw(Crash())  # dies instead of publishing
+    with pytest.raises(Crash):
+        with box.staged(db.docs, "d1", [{"event_id": "e1", "type": "X"}]):
+            write()
+    return sent
+
+
+def test_events_of_a_write_that_happened_are_published_by_the_relay(db):
+    store = db("outbox_ok")
+    sent = _crash_between(store, lambda: store.docs.insert_one({"_id": "d1", "event_ids": ["e1"]}))
+    assert sent == [] and store.outbox.count_documents({}) == 1
+    relay_sent = []
+    relay = Outbox(store, lambda t, e: relay_sent.append(e["event_id"]))
+    assert relay.sweep(older_than=0) == 1
+    assert relay_sent == ["e1"] and store.outbox.count_documents({}) == 0
+    assert relay.sweep(older_than=0) == 0
+
+
+def test_events_of_a_write_that_never_happened_are_dropped_not_published(db):
+    store = db("outbox_lost")
+    _crash_between(store, lambda: None)  # died before the state write
+    relay_sent = []
+    relay = Outbox(store, lambda t, e: relay_sent.append(e))
+    assert relay.sweep(older_than=0, abandon_after=3600) == 0
+    assert store.outbox.count_documents({}) == 1  # too young to give up on
+    assert relay.sweep(older_than=0, abandon_after=0) == 0
+    assert relay_sent == [] and store.outbox.count_documents({}) == 0
+
+
+def test_a_failed_write_unstages_its_events(db):
+    store = db("outbox_fail")
+    box = Outbox(store, lambda t, e: pytest.fail("nothing may be published"))
+    with pytest.raises(RuntimeError):
+        with box.staged(store.docs, "d1", [{"event_id": "e1", "type": "X"}]):
+            raise RuntimeError("store refused the write")
+    assert store.outbox.count_documents({}) == 0
 
 
 def test_pymongo_under_eventlet_with_concurrent_green_workers(db):
