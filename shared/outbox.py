@@ -27,14 +27,18 @@ _log = get_logger(component="outbox")
 
 
 class Staged:
-    def __init__(self, entry_id: str, events: list[dict]):
+    def __init__(self, entry_id: str, items: list[dict]):
         self.entry_id = entry_id
-        self.events = events
-        self.cancelled = False
+        self.items = items
+        self.dropped: set[int] = set()
 
-    def cancel(self) -> None:
-        """The write changed nothing: publish nothing."""
-        self.cancelled = True
+    def cancel(self, index: int | None = None) -> None:
+        """The write changed nothing (for item ``index``, or for all): publish nothing."""
+        self.dropped |= set(range(len(self.items))) if index is None else {index}
+
+    def events(self) -> list[dict]:
+        return [event for i, item in enumerate(self.items) if i not in self.dropped
+                for event in item["events"]]
 
 
 class Outbox:
@@ -43,26 +47,30 @@ class Outbox:
         self.collection = db.outbox
         self.dispatch = dispatch
 
-    @contextmanager
     def staged(self, ref_collection, ref_id, events: list[dict]):
         """Stage ``events`` around a write to ``ref_collection[ref_id]``; publish on success.
 
         The write must put ``event_ids(events)`` into the document's ``event_ids``.
         """
+        return self.staged_many([(ref_collection, ref_id, events)])
+
+    @contextmanager
+    def staged_many(self, writes: list[tuple]):
+        """One staged entry for several documents' writes ``[(collection, id, events)]``
+        (a batch written with one ``insert_many``); ``cancel(i)`` the ones that did not
+        happen."""
         entry_id = uuid.uuid4().hex
-        self.collection.insert_one({
-            "_id": entry_id, "events": events, "ref": [ref_collection.name, ref_id],
-            "created_at": datetime.now(timezone.utc)})
-        stage = Staged(entry_id, events)
+        items = [{"ref": [collection.name, ref_id], "events": events}
+                 for collection, ref_id, events in writes]
+        self.collection.insert_one({"_id": entry_id, "items": items,
+                                    "created_at": datetime.now(timezone.utc)})
+        stage = Staged(entry_id, items)
         try:
             yield stage
         except BaseException:
             self.collection.delete_one({"_id": entry_id})
             raise
-        if stage.cancelled:
-            self.collection.delete_one({"_id": entry_id})
-        else:
-            self.release(entry_id, events)
+        self.release(entry_id, stage.events())
 
     def release(self, entry_id: str, events: list[dict]) -> None:
         for event in events:
@@ -70,20 +78,27 @@ class Outbox:
         self.collection.delete_one({"_id": entry_id})
 
     def sweep(self, older_than: float = 2.0, abandon_after: float = 60.0, limit: int = 500) -> int:
-        """Finish what a crash interrupted. Returns how many entries were published."""
+        """Finish what a crash interrupted. Returns how many events were published."""
         now = datetime.now(timezone.utc)
         published = 0
         due = self.collection.find({"created_at": {"$lt": now - timedelta(seconds=older_than)}})
         for entry in list(due.limit(limit)):
-            ref_name, ref_id = entry["ref"]
-            ref = self.db[ref_name].find_one({"_id": ref_id}, {"event_ids": 1}) or {}
-            if set(event_ids(entry["events"])) <= set(ref.get("event_ids") or ()):
-                self.release(entry["_id"], entry["events"])
-                published += 1
-            elif _aware(entry["created_at"]) < now - timedelta(seconds=abandon_after):
+            happened, unknown = [], 0
+            for item in entry["items"]:
+                ref_name, ref_id = item["ref"]
+                ref = self.db[ref_name].find_one({"_id": ref_id}, {"event_ids": 1}) or {}
+                if set(event_ids(item["events"])) <= set(ref.get("event_ids") or ()):
+                    happened.extend(item["events"])
+                else:
+                    unknown += 1
+            abandoned = _aware(entry["created_at"]) < now - timedelta(seconds=abandon_after)
+            if unknown and not abandoned:
+                continue  # the writer may still be at work; look again later
+            if unknown:
                 _log.warning("dropping staged events whose write never happened",
-                             ref=ref_name, events=event_ids(entry["events"]))
-                self.collection.delete_one({"_id": entry["_id"]})
+                             entry=entry["_id"], items=unknown)
+            self.release(entry["_id"], happened)
+            published += len(happened)
         return published
 
 

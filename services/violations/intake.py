@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from contracts.common import field_errors
 from contracts.events import make_event
@@ -62,6 +62,44 @@ class Intake:
 
     # -- record ----------------------------------------------------------------------------
     def record(self, raw, *, via: str, message_id: str) -> Outcome:
+        return self.record_many([raw], via=via, message_ids=[message_id])[0]
+
+    def record_many(self, raws: list, *, via: str, message_ids: list[str]) -> list[Outcome]:
+        """Record several submissions with one batch write; one outcome each, in order."""
+        outcomes: list[Outcome | None] = [None] * len(raws)
+        fresh: dict[str, tuple[int, dict, dict]] = {}  # key -> (index, doc, event)
+        again: list[tuple[int, dict]] = []  # same key twice in one batch: after the batch
+        for index, (raw, message_id) in enumerate(zip(raws, message_ids)):
+            prepared = self._prepare(raw, via=via, message_id=message_id)
+            if isinstance(prepared, Outcome):
+                outcomes[index] = prepared
+            elif prepared[0]["_id"] in fresh:
+                again.append((index, prepared[0]))
+            else:
+                fresh[prepared[0]["_id"]] = (index, *prepared)
+        if fresh:
+            items = list(fresh.values())
+            failed: set[int] = set()
+            with self.outbox.staged_many([(self.db.violations, doc["_id"], [event])
+                                          for _, doc, event in items]) as stage:
+                try:
+                    self.db.violations.insert_many([doc for _, doc, _ in items], ordered=False)
+                except BulkWriteError as exc:
+                    for error in exc.details.get("writeErrors", []):
+                        if error.get("code") != 11000:
+                            raise
+                        failed.add(error["index"])
+                        stage.cancel(error["index"])
+            for position, (index, doc, event) in enumerate(items):
+                outcomes[index] = (self._existing(raws[index], doc, via, message_ids[index])
+                                   if position in failed else
+                                   Outcome("recorded", doc["_id"], 1, events=[event["event_id"]]))
+        for index, doc in again:
+            outcomes[index] = self._existing(raws[index], doc, via, message_ids[index])
+        return outcomes
+
+    def _prepare(self, raw, *, via: str, message_id: str):
+        """Validate one submission: an Outcome when refused, else ``(doc, event)``."""
         try:
             loaded = ViolationSchema().load(raw if isinstance(raw, dict) else _not_an_object(raw))
         except ValidationError as exc:
@@ -69,7 +107,6 @@ class Intake:
         refusal = self.jurisdictions.refusal(loaded)
         if refusal:
             return self._reject(raw, refusal, via=via, message_id=message_id)
-
         record = ViolationSchema().dump(loaded)
         key = violation_key(record["agency_code"], record["document_number"])
         digest = fingerprint(record)
@@ -89,20 +126,20 @@ class Intake:
             "updated_at": now,
             "event_ids": [event["event_id"]],
         }
-        try:
-            with self.outbox.staged(self.db.violations, key, [event]):
-                self.db.violations.insert_one(doc)
-        except DuplicateKeyError:
-            existing = self.db.violations.find_one({"_id": key})
-            same = any(v["fingerprint"] == digest for v in existing.get("versions", []))
-            if same:
-                return Outcome("duplicate", key, existing["version"])
-            return self._reject(raw, [{
-                "field": "document_number",
-                "problem": f"{key} already exists with a different payload; "
-                           f"send an amendment to change it"}],
-                via=via, message_id=message_id, status="conflict", violation_id=key)
-        return Outcome("recorded", key, 1, events=[event["event_id"]])
+        return doc, event
+
+    def _existing(self, raw, doc: dict, via: str, message_id: str) -> Outcome:
+        """The key is taken: the same payload is a duplicate, another one a conflict."""
+        key = doc["_id"]
+        existing = self.db.violations.find_one({"_id": key}, {"versions.fingerprint": 1,
+                                                              "version": 1})
+        if any(v["fingerprint"] == doc["fingerprint"] for v in existing.get("versions", [])):
+            return Outcome("duplicate", key, existing["version"])
+        return self._reject(raw, [{
+            "field": "document_number",
+            "problem": f"{key} already exists with a different payload; "
+                       f"send an amendment to change it"}],
+            via=via, message_id=message_id, status="conflict", violation_id=key)
 
     # -- amend -----------------------------------------------------------------------------
     def amend(self, raw, *, via: str, message_id: str) -> Outcome:

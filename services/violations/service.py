@@ -75,12 +75,10 @@ class ViolationsService:
         if not isinstance(ids, list) or len(ids) != len(records):
             return problem(400, "invalid request", [{"field": "message_ids", "problem":
                                                      "must have one id per record"}])
-        intake = self._intake()
-        results = []
-        for index, (record, message_id) in enumerate(zip(records, ids)):
-            outcome = intake.record(record, via="import", message_id=str(message_id)[:80])
-            results.append({"index": index, **outcome.as_dict()})
-        return json_response(200, {"results": results})
+        outcomes = self._intake().record_many(records, via="import",
+                                              message_ids=[str(i)[:80] for i in ids])
+        return json_response(200, {"results": [{"index": index, **outcome.as_dict()}
+                                               for index, outcome in enumerate(outcomes)]})
 
     @http("PUT", "/v1/violations/<string:agency>/<string:document>")
     def put_amendment(self, request, agency, document):
