@@ -32,7 +32,9 @@ def free_port() -> int:
 
 
 class System:
-    def __init__(self, instances: int = 1, log_dir: Path | None = None, extra_env=None):
+    def __init__(self, instances: int = 1, log_dir: Path | None = None, extra_env=None,
+                 services: tuple[str, ...] = SERVICES):
+        self.services = services
         self.tag = f"e2e{uuid.uuid4().hex[:8]}"
         self.vhost = self.tag
         self.amqp_uri = urlunsplit(urlsplit(AMQP_BASE)._replace(path=f"/{self.vhost}"))
@@ -50,7 +52,7 @@ class System:
         broker_admin.create_vhost(self.vhost)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         nameko = [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml"]
-        for service in SERVICES:
+        for service in self.services:
             for i in range(self.instances):
                 port = free_port()
                 self.ports.setdefault(service, []).append(port)
@@ -62,7 +64,7 @@ class System:
                     nameko + [f"services.{service}.service"], cwd=ROOT, env=env,
                     stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout
-        for service in SERVICES:
+        for service in self.services:
             for i in range(self.instances):
                 while True:
                     try:
