@@ -77,6 +77,8 @@ test-unit: venv ## unit tests only (no infrastructure needed)
 	@$(call run_pytest,tests/unit)
 
 bench: infra ## infra, then every bench/*.py script (helpers without a __main__ block are skipped), sorted
+	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator for bench/b20_gate.py)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	@cd $(ROOT); shopt -s nullglob; files=(bench/*.py); ran=0; \
 	for f in $$(printf '%s\n' "$${files[@]}" | LC_ALL=C sort); do \
 		if ! grep -Eq "^if __name__ == ['\"]__main__['\"]" "$$f"; then echo "[make] skipping $$f (no __main__ block: a helper module)"; continue; fi; \

@@ -29,8 +29,8 @@ def connect(uri: str | None = None, **kwargs) -> pymongo.MongoClient:
 class Mongo(DependencyProvider):
     """Injects the ``pymongo.database.Database`` owned by this service.
 
-    ``indexes`` is a callable ``(db) -> None`` that creates the service's indexes at start-up
-    (idempotent), so a fresh database is usable immediately.
+    ``indexes`` is a callable ``(db) -> None`` run at start-up: it creates the service's
+    indexes (idempotent) and may refuse to start by raising.
     """
 
     def __init__(self, service: str, indexes=None):

@@ -205,6 +205,13 @@ class Catalog:
         return start, None
 
 
+def orphans(catalog: Catalog, active_measure_ids) -> list[str]:
+    """Problems when active restrictions name measures the catalog no longer has."""
+    missing = sorted(set(active_measure_ids) - set(catalog.measures))
+    return [f"measure {mid} is gone from catalog {catalog.version} but active restrictions "
+            f"still apply it; keep it until they end or are lifted" for mid in missing]
+
+
 def is_active(starts_at: datetime, ends_at: datetime | None, lifted_at: datetime | None,
               as_of: datetime) -> bool:
     """Active on ``[starts_at, ends_at)``, and not after an early lift."""

@@ -21,17 +21,27 @@ from shared.mongo import Mongo
 from shared.service import Dispatcher, health
 from shared.store import apply_versioned
 from services.restrictions import gate
-from services.restrictions.catalog import ROOT, Catalog
+from services.restrictions.catalog import ROOT, Catalog, InvalidCatalog, orphans
 from services.restrictions.lifecycle import Reconciler, ensure_indexes
 
 # Refuse to start on an invalid catalog: the import fails with every problem named.
 CATALOG = Catalog.load(ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json"))
 
 
+def prepare_store(db) -> None:
+    """At start: indexes, and refuse a catalog that would orphan active restrictions."""
+    ensure_indexes(db)
+    active = db.restrictions.distinct(
+        "measure_id", {"lifted_at": None, "expiry_announced": {"$ne": True}})
+    problems = orphans(CATALOG, active)
+    if problems:
+        raise InvalidCatalog(problems)
+
+
 class RestrictionsService:
     name = "restrictions"
 
-    db = Mongo("restrictions", indexes=ensure_indexes)
+    db = Mongo("restrictions", indexes=prepare_store)
     dispatch = Dispatcher()
     log = Log()
     correlation_id = CorrelationId()
@@ -164,6 +174,11 @@ class RestrictionsService:
             return problem(404, f"no answer {answer_id}")
         doc["answer_id"] = doc.pop("_id")
         return json_response(200, doc)
+
+    @http("GET", "/v1/ping")
+    def ping(self, request):
+        """A no-op on the same server: the baseline the lookup benchmark compares with."""
+        return json_response(200, {"pong": True})
 
     @http("GET", "/health")
     def health(self, request):

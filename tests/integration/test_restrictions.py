@@ -162,3 +162,13 @@ def test_bad_queries_are_400_naming_the_problem(restrictions, web_session):
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "codes[1]"
     r = web_session.get("/v1/changes", params={"since": "%%%"})
     assert r.status_code == 400
+
+
+def test_a_catalog_that_would_orphan_active_restrictions_refuses_to_start(
+        container_factory, config, db):
+    from services.restrictions.catalog import InvalidCatalog
+    db("restrictions").restrictions.insert_one({
+        "_id": "X/1#GONE-01", "measure_id": "GONE-01", "lifted_at": None, "uscc": "x"})
+    container = container_factory(RestrictionsService, config)
+    with pytest.raises(InvalidCatalog, match="GONE-01 is gone from catalog"):
+        container.start()
