@@ -24,6 +24,7 @@ def intake():
     running.stop()
 
 
+@pytest.mark.timeout(1800)
 def test_100k_records_import_with_a_correct_summary(tmp_path, intake):
     rng = random.Random(7)
     path = tmp_path / "history.jsonl"
