@@ -74,3 +74,17 @@ def test_csv_rows_take_the_same_path(tmp_path, base_url, db):
     assert summary.accepted == 20 and summary.rejected == 0
     stored = db("violations").violations.find_one({"_id": "FJAMR-350100/CSV-0"})
     assert [p["type"] for p in stored["record"]["penalties"]] == ["fine", "confiscation"]
+
+
+def test_import_and_http_store_the_same_record_identically(tmp_path, base_url, db):
+    import requests
+    body = violation()
+    assert requests.post(f"{base_url}/v1/violations", json=body).status_code == 201
+    via_http = db("violations").violations.find_one({})
+    db("violations").violations.delete_many({})
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(body, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert run_import(path, base_url, progress=False).accepted == 1
+    via_import = db("violations").violations.find_one({})
+    assert via_import["record"] == via_http["record"]
+    assert via_import["fingerprint"] == via_http["fingerprint"]

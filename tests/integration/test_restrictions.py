@@ -172,3 +172,19 @@ def test_a_catalog_that_would_orphan_active_restrictions_refuses_to_start(
     container = container_factory(RestrictionsService, config)
     with pytest.raises(InvalidCatalog, match="GONE-01 is gone from catalog"):
         container.start()
+
+
+def test_an_amendment_that_no_longer_triggers_a_measure_lifts_it(
+        restrictions, config, web_session, db):
+    body = violation()
+    send(config, restrictions, body)
+    assert status(web_session, body["uscc"])["may_pass"] is False
+    amended = dict(body, severity="general", listing=None, category="product_quality")
+    send(config, restrictions, amended, "ViolationAmended", version=2)
+    answer = status(web_session, body["uscc"])
+    assert answer["may_pass"] is True
+    lifted = list(db("restrictions").restrictions.find({"lifted_at": {"$ne": None}}))
+    assert lifted and all(d["lift_reason"].startswith("violation amended") for d in lifted)
+    # a stale redelivery of version 1 changes nothing
+    send(config, restrictions, body, "ViolationRecorded", version=1)
+    assert status(web_session, body["uscc"])["may_pass"] is True
