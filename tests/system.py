@@ -5,7 +5,9 @@ real broker and every document the real store.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications")
 AMQP_BASE = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM when the test or benchmark process dies, however it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -62,7 +70,7 @@ class System:
                 log = open(self.log_dir / f"{self.tag}-{service}-{i}.log", "ab")
                 self.processes.append(subprocess.Popen(
                     nameko + [f"services.{service}.service"], cwd=ROOT, env=env,
-                    stdout=log, stderr=subprocess.STDOUT))
+                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
         deadline = time.monotonic() + timeout
         for service in self.services:
             for i in range(self.instances):

@@ -38,8 +38,9 @@ def restriction_doc(doc: dict) -> dict:
 
 
 class Reconciler:
-    def __init__(self, db, catalog: Catalog, dispatch, correlation_id: str):
+    def __init__(self, db, catalog: Catalog, dispatch, correlation_id: str, projection=None):
         self.db = db
+        self.projection = projection  # the gate-keeping read model, written through
         self.catalog = catalog
         self.dispatch = dispatch
         self.correlation_id = correlation_id
@@ -95,7 +96,12 @@ class Reconciler:
                     "event_ids": [event["event_id"]]}):
                 stage.cancel()
                 return 0
+        self._project({**doc, "_id": rid, "lifted_at": None})
         return 1
+
+    def _project(self, doc: dict) -> None:
+        if self.projection is not None:
+            self.projection.apply(doc)
 
     def lift(self, restriction_id: str, reason: str, at: datetime) -> int:
         with doc_lock(self.db.restrictions, restriction_id):
@@ -114,6 +120,7 @@ class Reconciler:
                 if result.modified_count != 1:
                     stage.cancel()
                     return 0
+        self._project({**doc, "lifted_at": at})
         return 1
 
     def announce_expiries(self, now: datetime, limit: int = 500) -> int:
@@ -137,6 +144,8 @@ class Reconciler:
                     count += 1
                 else:
                     stage.cancel()
+            if result.modified_count == 1:
+                self._project({**doc, "expiry_announced": True})
         return count
 
     def _supervise(self, violation_id: str, record: dict, decision) -> None:

@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 import uuid
 from datetime import datetime, timezone
 
+import eventlet
+from nameko.events import BROADCAST
+from nameko.events import event_handler as nameko_event_handler
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from contracts.events import read_event
@@ -23,6 +28,20 @@ from shared.store import apply_versioned
 from services.restrictions import gate
 from services.restrictions.catalog import ROOT, Catalog, InvalidCatalog, orphans
 from services.restrictions.lifecycle import Reconciler, ensure_indexes
+from services.restrictions.projection import StatusProjection
+
+PROJECTION_SYNC_SECONDS = float(os.environ.get("PROJECTION_SYNC_SECONDS", "30"))
+
+
+class Projection(DependencyProvider):
+    """One status read model per container, shared by its workers (see projection.py)."""
+
+    def setup(self):
+        self.projection = StatusProjection()
+
+    def get_dependency(self, worker_ctx):
+        return self.projection
+
 
 # Refuse to start on an invalid catalog: the import fails with every problem named.
 CATALOG = Catalog.load(ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json"))
@@ -42,12 +61,13 @@ class RestrictionsService:
     name = "restrictions"
 
     db = Mongo("restrictions", indexes=prepare_store)
+    projection = Projection()
     dispatch = Dispatcher()
     log = Log()
     correlation_id = CorrelationId()
 
     def _reconciler(self) -> Reconciler:
-        return Reconciler(self.db, CATALOG, self.dispatch, self.correlation_id)
+        return Reconciler(self.db, CATALOG, self.dispatch, self.correlation_id, self.projection)
 
     # -- events ----------------------------------------------------------------------------
     @event_handler("violations", "ViolationRecorded")
@@ -74,6 +94,31 @@ class RestrictionsService:
         self.log.info("violation applied", violation_id=vid, version=payload["version"],
                       new_version=changed, **result)
 
+    # -- the read model, on every instance (broadcast; the periodic sync covers losses) -----
+    @nameko_event_handler("restrictions", "RestrictionImposed", handler_type=BROADCAST,
+                          reliable_delivery=False)
+    def project_imposed(self, body):
+        _, payload = read_event(body)
+        self.projection.apply({**payload, "lifted_at": None})
+
+    @nameko_event_handler("restrictions", "RestrictionLifted", handler_type=BROADCAST,
+                          reliable_delivery=False)
+    def project_lifted(self, body):
+        _, payload = read_event(body)
+        self.projection.apply({**payload["restriction"], "lifted_at": payload["lifted_at"]})
+
+    @nameko_event_handler("registry", "EntityRegistered", handler_type=BROADCAST,
+                          reliable_delivery=False)
+    def project_entity(self, body):
+        _, payload = read_event(body)
+        self.projection.know(payload["uscc"])
+
+    @timer(interval=PROJECTION_SYNC_SECONDS, eager=True)
+    def sync_projection(self):
+        changed = self.projection.sync(self.db)
+        if changed:
+            self.log.info("projection synced", changed=changed, size=self.projection.size())
+
     @event_handler("registry", "EntityRegistered")
     def on_entity_registered(self, body):
         _, payload = read_event(body)
@@ -81,6 +126,7 @@ class RestrictionsService:
             self.db.entities.update_one({"_id": payload["uscc"]}, {
                 "$set": {"name": payload["name"], "provisional": payload["provisional"]}},
                 upsert=True)
+        self.projection.know(payload["uscc"])
 
     @event_handler("scoring", "CreditChanged")
     def on_credit_changed(self, body):
@@ -103,9 +149,10 @@ class RestrictionsService:
             sectors, as_of = gate.parse_query(request.args)
         except gate.BadQuery as exc:
             return problem(400, "invalid query", exc.errors)
-        docs = list(self.db.restrictions.find({"uscc": code}, {"event_ids": 0}))
-        known = bool(docs) or self.db.entities.find_one({"_id": code}, {"_id": 1}) is not None
-        body = gate.answer(code, docs, sectors, as_of, known)
+        if not self._projection_ready():
+            return problem(503, "starting up: the status read model is loading; retry shortly")
+        docs = self.projection.docs_for(code)
+        body = gate.answer(code, docs, sectors, as_of, self.projection.is_known(code))
         return json_response(200, self._audited(request, body))
 
     @http("POST", "/v1/status:batch")
@@ -133,12 +180,10 @@ class RestrictionsService:
             errors.extend(exc.errors)
         if errors:
             return problem(400, "invalid request", errors)
-        by_code: dict[str, list] = {code: [] for code in valid}
-        for doc in self.db.restrictions.find({"uscc": {"$in": list(by_code)}}, {"event_ids": 0}):
-            by_code[doc["uscc"]].append(doc)
-        known = {d["_id"] for d in self.db.entities.find({"_id": {"$in": list(by_code)}}, {"_id": 1})}
-        results = [gate.answer(code, by_code[code], sectors, as_of, code in known)
-                   for code in by_code]
+        if not self._projection_ready():
+            return problem(503, "starting up: the status read model is loading; retry shortly")
+        results = [gate.answer(code, self.projection.docs_for(code), sectors, as_of,
+                               self.projection.is_known(code)) for code in dict.fromkeys(valid)]
         return json_response(200, self._audited(request, {"as_of": as_of, "results": results}))
 
     @http("GET", "/v1/changes")
@@ -194,6 +239,12 @@ class RestrictionsService:
     @timer(interval=2)
     def relay_outbox(self):
         Outbox(self.db, self.dispatch).sweep()
+
+    def _projection_ready(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.projection.synced_at is None and time.monotonic() < deadline:
+            eventlet.sleep(0.05)
+        return self.projection.synced_at is not None
 
     def _audited(self, request, body: dict) -> dict:
         answer_id = uuid.uuid4().hex

@@ -8,6 +8,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from contracts.events import SECTORS, make_event
 from contracts.violation import ViolationSchema
+from services.restrictions.catalog import Catalog
 from services.restrictions.service import RestrictionsService
 from tests.factories import violation
 
@@ -188,3 +189,39 @@ def test_an_amendment_that_no_longer_triggers_a_measure_lifts_it(
     # a stale redelivery of version 1 changes nothing
     send(config, restrictions, body, "ViolationRecorded", version=1)
     assert status(web_session, body["uscc"])["may_pass"] is True
+
+
+def test_every_instance_answers_from_the_same_facts(container_factory, config, restrictions,
+                                                   web_session):
+    """A second instance learns restrictions it did not write (broadcast read model)."""
+    import requests
+
+    from tests.system import free_port
+    port = free_port()
+    other = container_factory(RestrictionsService, {**config,
+                                                    "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    other.start()
+    body = violation()
+    record = ViolationSchema().load(body)
+    event_dispatcher(config)("violations", "ViolationRecorded", make_event(
+        "ViolationRecorded", {"violation_id": "FJAMR-350100/x", "version": 1,
+                              "status": "active", "record": record},
+        producer="violations", correlation_id="test"))  # one of the two instances takes it
+
+    from tests.integration.conftest import wait_for
+
+    def answer_from(url):
+        r = requests.get(f"{url}/v1/entities/{body['uscc']}/status")
+        return r.json() if r.ok and r.json()["record"] == "restricted" else None
+
+    first_port = config["WEB_SERVER_ADDRESS"].split(":")[1]
+    expected = len(Catalog.load().decide(record).measures)
+
+    def complete(url):
+        answer = answer_from(url)
+        count = answer and sum(len(e["measures"]) for e in answer["sectors"].values())
+        return answer if count == expected else None
+
+    a = wait_for(lambda: complete(f"http://127.0.0.1:{first_port}"), message="instance 1")
+    b = wait_for(lambda: complete(f"http://127.0.0.1:{port}"), message="instance 2")
+    assert a["sectors"] == b["sectors"]

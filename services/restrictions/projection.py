@@ -1,0 +1,82 @@
+"""The gate-keeping read model: every entity's restriction windows, in memory.
+
+Gate-keeping answers must be fast and exact. On the local store (FerretDB 1.x) every keyed read
+scans its collection, so a lookup straight from the store grows with the number of
+restrictions (measured: 700 ms at 2,600). The restrictions service therefore answers from this
+projection of its own store, kept current three ways:
+
+- the instance that writes a restriction applies it at once (write-through);
+- every instance hears every RestrictionImposed / RestrictionLifted (a broadcast queue each);
+- a periodic sync re-reads what changed since the last one (covers start-up and anything a
+  broadcast queue missed while down).
+
+Applying the same state twice, or an older one after a newer, changes nothing: a restriction's
+state only moves forward (imposed -> lifted / expiry announced).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+VIEW_FIELDS = ("uscc", "sector", "measure_id", "action", "legal_basis", "department",
+               "memorandum", "rule", "source", "starts_at", "ends_at", "lifted_at",
+               "expiry_announced")
+
+
+def _utc(value):
+    if value is None or isinstance(value, datetime) and value.tzinfo:
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc)
+
+
+def view_of(doc: dict) -> dict:
+    view = {key: doc.get(key) for key in VIEW_FIELDS}
+    view["_id"] = doc.get("_id") or doc.get("restriction_id")
+    view["source"] = {"agency_code": doc["source"]["agency_code"],
+                      "document_number": doc["source"]["document_number"]}
+    for key in ("starts_at", "ends_at", "lifted_at"):
+        view[key] = _utc(view[key])
+    return view
+
+
+class StatusProjection:
+    def __init__(self):
+        self.by_entity: dict[str, dict[str, dict]] = {}
+        self.known: set[str] = set()
+        self.synced_at: datetime | None = None
+
+    def apply(self, doc: dict) -> None:
+        view = view_of(doc)
+        current = self.by_entity.setdefault(view["uscc"], {})
+        old = current.get(view["_id"])
+        if old is not None and (old["lifted_at"] or old["expiry_announced"]) and not (
+                view["lifted_at"] or view["expiry_announced"]):
+            return  # never move back from lifted to imposed
+        current[view["_id"]] = view
+        self.known.add(view["uscc"])
+
+    def know(self, uscc: str) -> None:
+        self.known.add(uscc)
+
+    def docs_for(self, uscc: str) -> list[dict]:
+        return list(self.by_entity.get(uscc, {}).values())
+
+    def is_known(self, uscc: str) -> bool:
+        return uscc in self.known
+
+    def sync(self, db, overlap: timedelta = timedelta(seconds=10)) -> int:
+        """Read what changed since the last sync (everything the first time)."""
+        started = datetime.now(timezone.utc)
+        query = {} if self.synced_at is None else {"changed_at": {"$gte": self.synced_at - overlap}}
+        count = 0
+        for doc in db.restrictions.find(query, {"event_ids": 0}):
+            self.apply(doc)
+            count += 1
+        for entity in db.entities.find({}, {"_id": 1}):
+            self.known.add(entity["_id"])
+        self.synced_at = started
+        return count
+
+    def size(self) -> int:
+        return sum(len(v) for v in self.by_entity.values())
