@@ -24,8 +24,7 @@ ENTITY_STATUSES = ("operating", "suspended", "deregistered", "revoked")
 
 
 def ensure_indexes(db) -> None:
-    db.memberships.create_index("uscc")
-    db.memberships.create_index("platform_id")
+    # Memberships live on the entity document: the notification path reads them by id.
     db.entity_violations.create_index("uscc")
 
 
@@ -139,12 +138,16 @@ class RegistryService:
     def post_membership(self, request, code):
         code = _code(code)
         data = MembershipSchema().load(read_json(request))
-        if self.db.entities.find_one({"_id": code}, {"_id": 1}) is None:
-            return problem(404, f"entity {code} is not registered")
-        self.db.memberships.update_one(
-            {"_id": f"{data['platform_id']}:{code}"},
-            {"$set": {"platform_id": data["platform_id"], "uscc": code, "shop_id": data["shop_id"]},
-             "$setOnInsert": {"since": datetime.now(timezone.utc)}}, upsert=True)
+        with doc_lock(self.db.entities, code):
+            entity = self.db.entities.find_one({"_id": code}, {"memberships": 1})
+            if entity is None:
+                return problem(404, f"entity {code} is not registered")
+            memberships = [m for m in entity.get("memberships", [])
+                           if m["platform_id"] != data["platform_id"]]
+            memberships.append({"platform_id": data["platform_id"], "shop_id": data["shop_id"],
+                                "since": datetime.now(timezone.utc)})
+            memberships.sort(key=lambda m: m["platform_id"])
+            self.db.entities.update_one({"_id": code}, {"$set": {"memberships": memberships}})
         return json_response(200, {"uscc": code, "memberships": self.memberships(code)})
 
     @http("GET", "/v1/registry/entities/<string:code>")
@@ -162,8 +165,9 @@ class RegistryService:
     # -- RPC (off the gate-keeping path) ---------------------------------------------------
     @rpc
     def memberships(self, code):
+        entity = self.db.entities.find_one({"_id": code}, {"memberships": 1}) or {}
         return [{"platform_id": m["platform_id"], "shop_id": m["shop_id"]}
-                for m in self.db.memberships.find({"uscc": code}).sort("platform_id", 1)]
+                for m in entity.get("memberships", [])]
 
     @timer(interval=2)
     def relay_outbox(self):

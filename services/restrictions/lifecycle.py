@@ -62,15 +62,29 @@ class Reconciler:
         now = datetime.now(timezone.utc)
         for measure_id, chosen in desired.items():
             imposed += self._impose(violation_id, record, chosen, now)
-        current = self.db.restrictions.find({"source.violation_id": violation_id,
-                                             "lifted_at": None}, {"_id": 1, "measure_id": 1})
-        for doc in list(current):
-            if doc["measure_id"] not in desired:
+        # The source document lists the measures in force for it: the restrictions collection
+        # is only ever read by id (a filter on another field scans it on FerretDB).
+        removed = []
+        for measure_id in source.get("imposed", []):
+            if measure_id not in desired:
                 reason = (f"violation revoked: {source.get('reason') or 'no reason given'}"
                           if source["status"] == "revoked"
                           else "violation amended: measure no longer applies")
-                lifted += self.lift(doc["_id"], reason, now)
+                lifted += self.lift(f"{violation_id}#{measure_id}", reason, now)
+                removed.append(measure_id)
+        self._mark_imposed(violation_id, set(desired), set(removed))
         return {"imposed": imposed, "lifted": lifted}
+
+    def _mark_imposed(self, violation_id: str, present: set, removed: set) -> None:
+        """Record which measures are in force for a violation (after the writes they name, so
+        a crash in between is repaired by the redelivered event's reconcile)."""
+        with doc_lock(self.db.sources, violation_id):
+            source = self.db.sources.find_one({"_id": violation_id}, {"imposed": 1}) or {}
+            before = set(source.get("imposed", []))
+            after = (before | present) - removed
+            if after != before:
+                self.db.sources.update_one({"_id": violation_id},
+                                           {"$set": {"imposed": sorted(after)}})
 
     def _impose(self, violation_id: str, record: dict, chosen: dict, now: datetime) -> int:
         measure, trigger = chosen["measure"], chosen["trigger"]
@@ -124,11 +138,18 @@ class Reconciler:
         return 1
 
     def announce_expiries(self, now: datetime, limit: int = 500) -> int:
-        """Emit a lift event for each restriction whose end date has passed (once)."""
+        """Emit a lift event for each restriction whose end date has passed (once).
+
+        Candidates come from the read model (the store would be scanned); each is re-read by
+        id and updated only if still due."""
         count = 0
-        due = self.db.restrictions.find({"ends_at": {"$lte": now}, "lifted_at": None,
-                                         "expiry_announced": {"$ne": True}}).limit(limit)
-        for doc in list(due):
+        due_ids = self.projection.due(now, limit) if self.projection is not None else []
+        for rid in due_ids:
+            doc = self.db.restrictions.find_one({"_id": rid})
+            if doc is None or doc.get("lifted_at") or doc.get("expiry_announced"):
+                if doc is not None:
+                    self.projection.settle(doc["uscc"], rid)
+                continue
             event = make_event("RestrictionLifted", {
                 "restriction": restriction_doc(doc), "lifted_at": doc["ends_at"],
                 "lift_reason": "expired: end of the measure's period"},

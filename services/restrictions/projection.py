@@ -78,5 +78,23 @@ class StatusProjection:
         self.synced_at = started
         return count
 
+    def due(self, now: datetime, limit: int = 500) -> list[str]:
+        """Ids of restrictions whose end has passed and whose expiry nobody announced yet."""
+        found = []
+        for views in self.by_entity.values():
+            for view in views.values():
+                if (view["ends_at"] is not None and view["ends_at"] <= now
+                        and view["lifted_at"] is None and not view["expiry_announced"]):
+                    found.append(view["_id"])
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    def settle(self, uscc: str, restriction_id: str) -> None:
+        """Another instance announced it (or it was lifted): stop proposing it."""
+        view = self.by_entity.get(uscc, {}).get(restriction_id)
+        if view is not None:
+            view["expiry_announced"] = True
+
     def size(self) -> int:
         return sum(len(v) for v in self.by_entity.values())

@@ -26,6 +26,7 @@ from shared.mongo import Mongo
 from shared.service import Dispatcher, health
 from shared.store import apply_versioned
 from services.restrictions import gate
+from services.restrictions.audit import Audit, summary
 from services.restrictions.catalog import ROOT, Catalog, InvalidCatalog, orphans
 from services.restrictions.lifecycle import Reconciler, ensure_indexes
 from services.restrictions.projection import StatusProjection
@@ -62,6 +63,7 @@ class RestrictionsService:
 
     db = Mongo("restrictions", indexes=prepare_store)
     projection = Projection()
+    audit = Audit()
     dispatch = Dispatcher()
     log = Log()
     correlation_id = CorrelationId()
@@ -89,6 +91,8 @@ class RestrictionsService:
         changed = apply_versioned(self.db.sources, vid, payload["version"], {
             "uscc": record["uscc"], "status": payload["status"], "record": record,
             "reason": payload.get("reason"), "event_id": envelope["event_id"]})
+        if changed:
+            self._remember_violation(record["uscc"], vid)
         # Reconcile even when nothing changed: it finishes work a crash may have interrupted.
         result = self._reconciler().reconcile(vid)
         self.log.info("violation applied", violation_id=vid, version=payload["version"],
@@ -138,8 +142,18 @@ class RestrictionsService:
         if (previous or {}).get("risk_class") == payload["new_class"]:
             return
         reconciler = self._reconciler()
-        for source in self.db.sources.find({"uscc": code, "status": "active"}, {"_id": 1}):
-            reconciler.reconcile(source["_id"])
+        for vid in (previous or {}).get("violation_ids", []):
+            reconciler.reconcile(vid)
+
+    def _remember_violation(self, code: str, vid: str) -> None:
+        """The entity document lists its violations, so a change of risk class can revisit
+        them by id (a query on another field scans the collection on FerretDB)."""
+        with doc_lock(self.db.entities, code):
+            entity = self.db.entities.find_one({"_id": code}, {"violation_ids": 1}) or {}
+            ids = entity.get("violation_ids", [])
+            if vid not in ids:
+                self.db.entities.update_one({"_id": code}, {"$set": {"violation_ids": ids + [vid]}},
+                                            upsert=True)
 
     # -- gate-keeping HTTP API -------------------------------------------------------------
     @http("GET", "/v1/entities/<string:code>/status")
@@ -249,11 +263,14 @@ class RestrictionsService:
     def _audited(self, request, body: dict) -> dict:
         answer_id = uuid.uuid4().hex
         body = {"answer_id": answer_id, "catalog_version": CATALOG.version, **body}
-        self.db.audit.insert_one({
+        substance = ({"as_of": body["as_of"], "results": [summary(r) for r in body["results"]]}
+                     if "results" in body else summary(body))
+        self.audit.write({
             "_id": answer_id, "asked_by": request.headers.get("X-Client-Id", "anonymous")[:64],
             "asked_at": datetime.now(timezone.utc), "path": request.path,
             "query": request.query_string.decode("utf-8", "replace")[:2000],
-            "answer": body, "correlation_id": self.correlation_id})
+            "catalog_version": CATALOG.version, "answer": substance,
+            "correlation_id": self.correlation_id})
         return body
 
 

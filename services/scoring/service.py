@@ -13,7 +13,6 @@ from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, health
-from shared.store import apply_versioned
 from services.restrictions.gate import BadQuery, parse_code
 from services.scoring.model import ScoreModel
 
@@ -21,7 +20,17 @@ MODEL = ScoreModel.load()
 
 
 def ensure_indexes(db) -> None:
-    db.records.create_index("uscc")
+    """Every collection here is read by id only (per entity); nothing to add."""
+
+
+def merge_version(records: list[dict], incoming: dict) -> list[dict] | None:
+    """The entity's records with ``incoming`` applied if it is newer; None if it is not."""
+    for i, current in enumerate(records):
+        if current["violation_id"] == incoming["violation_id"]:
+            if current["version"] >= incoming["version"]:
+                return None  # a redelivered or stale event
+            return records[:i] + [incoming] + records[i + 1:]
+    return records + [incoming]
 
 
 class ScoringService:
@@ -47,9 +56,16 @@ class ScoringService:
     def _apply(self, body):
         envelope, payload = read_event(body)
         record = ViolationSchema().dump(payload["record"])
-        apply_versioned(self.db.records, payload["violation_id"], payload["version"], {
-            "uscc": record["uscc"], "status": payload["status"], "record": record})
-        self.recompute(record["uscc"], cause=envelope["event_id"])
+        code = record["uscc"]
+        with doc_lock(self.db.records, code):
+            doc = self.db.records.find_one({"_id": code}) or {"records": []}
+            records = merge_version(doc["records"], {
+                "violation_id": payload["violation_id"], "version": payload["version"],
+                "status": payload["status"], "record": record})
+            if records is not None:
+                self.db.records.update_one({"_id": code}, {"$set": {"records": records}},
+                                           upsert=True)
+        self.recompute(code, cause=envelope["event_id"])
 
     def recompute(self, code: str, cause: str) -> None:
         with doc_lock(self.db.scores, code):
@@ -57,8 +73,9 @@ class ScoringService:
 
     def _recompute_locked(self, code: str, cause: str) -> bool:
         now = datetime.now(timezone.utc)
-        records = [ViolationSchema().load(d["record"])
-                   for d in self.db.records.find({"uscc": code, "status": "active"})]
+        doc = self.db.records.find_one({"_id": code}) or {"records": []}
+        records = [ViolationSchema().load(r["record"]) for r in doc["records"]
+                   if r["status"] == "active"]
         result = MODEL.score(records, now)
         current = self.db.scores.find_one({"_id": code}) or {}
         if current.get("score") == result.score and current.get("risk_class") == result.risk_class:

@@ -41,3 +41,13 @@ def test_every_score_is_explained():
     record = rec(listing=None, severity="serious", category="food_safety")
     result = MODEL.score([record], record["decided_at"] + timedelta(days=10))
     assert round(100 - sum(c["deduction"] for c in result.contributions), 2) == result.score
+
+
+def test_records_merge_by_version_and_ignore_stale_ones():
+    from services.scoring.service import merge_version
+    v1 = {"violation_id": "a", "version": 1, "status": "active", "record": {}}
+    v2 = {**v1, "version": 2, "status": "revoked"}
+    records = merge_version([], v1)
+    assert merge_version(records, v1) is None  # redelivered
+    assert merge_version(merge_version(records, v2), v1) is None  # stale after newer
+    assert merge_version(records, v2) == [v2]
