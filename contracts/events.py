@@ -141,20 +141,29 @@ def make_event(event_type: str, payload: dict, *, producer: str, correlation_id:
         "correlation_id": correlation_id,
         "payload": body,
     }
-    return EnvelopeSchema().dump(envelope)
+    return _ENVELOPE.dump(envelope)
 
 
 def read_event(body: dict, expected_type: str | None = None) -> tuple[dict, dict]:
     """Validate an envelope and its payload; returns ``(envelope, payload)`` loaded."""
-    envelope = EnvelopeSchema().load(body)
+    envelope = _ENVELOPE.load(body)
     if expected_type and envelope["type"] != expected_type:
         raise UnknownEventType(f"expected {expected_type}, got {envelope['type']}")
     payload = _payload_schema(envelope["type"]).load(envelope["payload"])
     return envelope, payload
 
 
+_INSTANCES: dict[str, Schema] = {}
+_ENVELOPE = EnvelopeSchema()
+
+
 def _payload_schema(event_type: str) -> Schema:
+    """One schema instance per type: marshmallow schemas are reusable, and building one
+    costs more than using it."""
     try:
-        return PAYLOADS[event_type]()
+        return _INSTANCES[event_type]
     except KeyError:
-        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+        if event_type not in PAYLOADS:
+            raise UnknownEventType(f"unknown event type {event_type!r}") from None
+        schema = _INSTANCES[event_type] = PAYLOADS[event_type]()
+        return schema

@@ -15,6 +15,7 @@ from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
+from pymongo.errors import BulkWriteError
 from services.restrictions.catalog import Catalog
 
 PRODUCER = "restrictions"
@@ -60,8 +61,9 @@ class Reconciler:
                 self._supervise(violation_id, record, decision)
             desired = {m["measure"].id: m for m in decision.measures}
         now = datetime.now(timezone.utc)
-        for measure_id, chosen in desired.items():
-            imposed += self._impose(violation_id, record, chosen, now)
+        in_force = set(source.get("imposed", []))
+        imposed = self._impose_all(violation_id, record,
+                                   [c for mid, c in desired.items() if mid not in in_force], now)
         # The source document lists the measures in force for it: the restrictions collection
         # is only ever read by id (a filter on another field scans it on FerretDB).
         removed = []
@@ -86,32 +88,52 @@ class Reconciler:
                 self.db.sources.update_one({"_id": violation_id},
                                            {"$set": {"imposed": sorted(after)}})
 
-    def _impose(self, violation_id: str, record: dict, chosen: dict, now: datetime) -> int:
-        measure, trigger = chosen["measure"], chosen["trigger"]
-        rid = f"{violation_id}#{measure.id}"
-        doc = {
-            "uscc": record["uscc"], "entity_name": record["entity_name"], "sector": measure.sector,
-            "measure_id": measure.id, "action": measure.action, "legal_basis": measure.legal_basis,
-            "department": measure.department, "memorandum": trigger.memorandum,
-            "source": {"violation_id": violation_id, "agency_code": record["agency_code"],
-                       "document_number": record["document_number"],
-                       "category": record["category"], "severity": record["severity"]},
-            "starts_at": chosen["starts_at"].astimezone(timezone.utc),
-            "ends_at": chosen["ends_at"].astimezone(timezone.utc) if chosen["ends_at"] else None,
-            "rule": trigger.id, "reason": chosen["reason"],
-        }
-        event = make_event("RestrictionImposed", {**doc, "restriction_id": rid},
-                           producer=PRODUCER, correlation_id=self.correlation_id,
-                           event_id=f"{rid}:imposed")
-        with self.outbox.staged(self.db.restrictions, rid, [event]) as stage:
-            if not insert_once(self.db.restrictions, rid, {
-                    **doc, "lifted_at": None, "lift_reason": None, "imposed_at": now,
-                    "changed_at": now, "catalog_version": self.catalog.version,
-                    "event_ids": [event["event_id"]]}):
-                stage.cancel()
-                return 0
-        self._project({**doc, "_id": rid, "lifted_at": None})
-        return 1
+    def _impose_all(self, violation_id: str, record: dict, chosen: list[dict],
+                    now: datetime) -> int:
+        """Insert the restrictions not yet in force with one batch write and one staged
+        outbox entry; ids are deterministic, so one that exists already is left alone."""
+        if not chosen:
+            return 0
+        docs, events = [], []
+        for choice in chosen:
+            measure, trigger = choice["measure"], choice["trigger"]
+            rid = f"{violation_id}#{measure.id}"
+            doc = {
+                "uscc": record["uscc"], "entity_name": record["entity_name"],
+                "sector": measure.sector, "measure_id": measure.id, "action": measure.action,
+                "legal_basis": measure.legal_basis, "department": measure.department,
+                "memorandum": trigger.memorandum,
+                "source": {"violation_id": violation_id, "agency_code": record["agency_code"],
+                           "document_number": record["document_number"],
+                           "category": record["category"], "severity": record["severity"]},
+                "starts_at": choice["starts_at"].astimezone(timezone.utc),
+                "ends_at": (choice["ends_at"].astimezone(timezone.utc)
+                            if choice["ends_at"] else None),
+                "rule": trigger.id, "reason": choice["reason"],
+            }
+            event = make_event("RestrictionImposed", {**doc, "restriction_id": rid},
+                               producer=PRODUCER, correlation_id=self.correlation_id,
+                               event_id=f"{rid}:imposed")
+            docs.append({"_id": rid, **doc, "lifted_at": None, "lift_reason": None,
+                         "imposed_at": now, "changed_at": now,
+                         "catalog_version": self.catalog.version,
+                         "event_ids": [event["event_id"]]})
+            events.append(event)
+        existing: set[int] = set()
+        with self.outbox.staged_many([(self.db.restrictions, d["_id"], [e])
+                                      for d, e in zip(docs, events)]) as stage:
+            try:
+                self.db.restrictions.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != 11000:
+                        raise
+                    existing.add(error["index"])
+                    stage.cancel(error["index"])
+        for index, doc in enumerate(docs):
+            if index not in existing:
+                self._project(doc)
+        return len(docs) - len(existing)
 
     def _project(self, doc: dict) -> None:
         if self.projection is not None:
