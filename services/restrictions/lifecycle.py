@@ -29,6 +29,12 @@ def ensure_indexes(db) -> None:
     db.sources.create_index("uscc")
 
 
+def restriction_id(violation_id: str, measure_id: str, generation: int = 0) -> str:
+    """``violation#measure``; a measure imposed again after a lift gets ``~n``."""
+    base = f"{violation_id}#{measure_id}"
+    return base if generation == 0 else f"{base}~{generation}"
+
+
 def restriction_doc(doc: dict) -> dict:
     """The RestrictionSchema view of a stored restriction."""
     keys = ("uscc", "entity_name", "sector", "measure_id", "action", "legal_basis", "department",
@@ -61,19 +67,22 @@ class Reconciler:
                 self._supervise(violation_id, record, decision)
             desired = {m["measure"].id: m for m in decision.measures}
         now = datetime.now(timezone.utc)
+        # The source document lists the measures in force for it (the restrictions collection
+        # is only ever read by id: a filter on another field scans it on FerretDB), and how
+        # often each was lifted, so that a measure an amendment brings back is imposed anew.
         in_force = set(source.get("imposed", []))
-        imposed = self._impose_all(violation_id, record,
-                                   [c for mid, c in desired.items() if mid not in in_force], now)
-        # The source document lists the measures in force for it: the restrictions collection
-        # is only ever read by id (a filter on another field scans it on FerretDB).
+        generations = source.get("generations", {})
+        imposed = self._impose_all(violation_id, record, [
+            (restriction_id(violation_id, mid, generations.get(mid, 0)), choice)
+            for mid, choice in desired.items() if mid not in in_force], now)
         removed = []
-        for measure_id in source.get("imposed", []):
-            if measure_id not in desired:
-                reason = (f"violation revoked: {source.get('reason') or 'no reason given'}"
-                          if source["status"] == "revoked"
-                          else "violation amended: measure no longer applies")
-                lifted += self.lift(f"{violation_id}#{measure_id}", reason, now)
-                removed.append(measure_id)
+        for measure_id in in_force - set(desired):
+            reason = (f"violation revoked: {source.get('reason') or 'no reason given'}"
+                      if source["status"] == "revoked"
+                      else "violation amended: measure no longer applies")
+            rid = restriction_id(violation_id, measure_id, generations.get(measure_id, 0))
+            lifted += self.lift(rid, reason, now)
+            removed.append(measure_id)
         self._mark_imposed(violation_id, set(desired), set(removed))
         return {"imposed": imposed, "lifted": lifted}
 
@@ -81,23 +90,26 @@ class Reconciler:
         """Record which measures are in force for a violation (after the writes they name, so
         a crash in between is repaired by the redelivered event's reconcile)."""
         with doc_lock(self.db.sources, violation_id):
-            source = self.db.sources.find_one({"_id": violation_id}, {"imposed": 1}) or {}
+            source = self.db.sources.find_one({"_id": violation_id},
+                                              {"imposed": 1, "generations": 1}) or {}
             before = set(source.get("imposed", []))
             after = (before | present) - removed
+            generations = dict(source.get("generations", {}))
+            for measure_id in removed & before:
+                generations[measure_id] = generations.get(measure_id, 0) + 1
             if after != before:
-                self.db.sources.update_one({"_id": violation_id},
-                                           {"$set": {"imposed": sorted(after)}})
+                self.db.sources.update_one({"_id": violation_id}, {"$set": {
+                    "imposed": sorted(after), "generations": generations}})
 
-    def _impose_all(self, violation_id: str, record: dict, chosen: list[dict],
+    def _impose_all(self, violation_id: str, record: dict, chosen: list[tuple[str, dict]],
                     now: datetime) -> int:
         """Insert the restrictions not yet in force with one batch write and one staged
         outbox entry; ids are deterministic, so one that exists already is left alone."""
         if not chosen:
             return 0
         docs, events = [], []
-        for choice in chosen:
+        for rid, choice in chosen:
             measure, trigger = choice["measure"], choice["trigger"]
-            rid = f"{violation_id}#{measure.id}"
             doc = {
                 "uscc": record["uscc"], "entity_name": record["entity_name"],
                 "sector": measure.sector, "measure_id": measure.id, "action": measure.action,

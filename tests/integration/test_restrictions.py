@@ -225,3 +225,16 @@ def test_every_instance_answers_from_the_same_facts(container_factory, config, r
     a = wait_for(lambda: complete(f"http://127.0.0.1:{first_port}"), message="instance 1")
     b = wait_for(lambda: complete(f"http://127.0.0.1:{port}"), message="instance 2")
     assert a["sectors"] == b["sectors"]
+
+
+def test_a_measure_an_amendment_brings_back_is_imposed_again(
+        restrictions, config, web_session, db):
+    body = violation(listing=None, category="tax_violation", agency_code="STA")
+    send(config, restrictions, body)
+    assert status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]["may_pass"] is False
+    send(config, restrictions, dict(body, severity="general"), "ViolationAmended", version=2)
+    assert status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]["may_pass"] is True
+    send(config, restrictions, body, "ViolationAmended", version=3)
+    again = status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]
+    assert again["may_pass"] is False
+    assert all(m["restriction_id"].endswith("~1") for m in again["measures"])
