@@ -110,10 +110,15 @@ class System:
         return client[f"{self.db_prefix}_{service}"]
 
     def wait_for(self, predicate, timeout=30.0, interval=0.1, message="condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        return wait_for(predicate, timeout, interval, message)
+
+
+def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
+    """Poll ``predicate`` until it returns something truthy; fail with ``message``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

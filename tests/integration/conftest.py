@@ -1,7 +1,6 @@
 """Integration fixtures: the real RabbitMQ (a fresh vhost per test, from nameko's pytest plugin)
 and the real MongoDB-compatible store (a fresh database prefix per test)."""
 import os
-import time
 import uuid
 
 import pika
@@ -9,6 +8,7 @@ import pymongo
 import pytest
 
 from shared.agency_client import _pika_uri
+from tests.system import wait_for as system_wait_for
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
@@ -42,13 +42,7 @@ def db(mongo_client, db_prefix):
 
 
 def wait_for(predicate, timeout=15.0, interval=0.05, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    return system_wait_for(predicate, timeout, interval, message)
 
 
 class QueueReader:
