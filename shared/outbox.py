@@ -21,6 +21,8 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+from pymongo.errors import BulkWriteError
+
 from shared.logging import get_logger
 
 _log = get_logger(component="outbox")
@@ -71,6 +73,23 @@ class Outbox:
             self.collection.delete_one({"_id": entry_id})
             raise
         self.release(entry_id, stage.events())
+
+    def insert_new(self, collection, docs: list[dict], events: list[list[dict]]) -> set[int]:
+        """Insert ``docs`` (each carrying its events' ids) with one batch write and one staged
+        entry; ``events[i]`` are published only if ``docs[i]`` was new. Returns the indexes of
+        the documents whose ``_id`` existed already."""
+        existing: set[int] = set()
+        with self.staged_many([(collection, doc["_id"], doc_events)
+                               for doc, doc_events in zip(docs, events)]) as stage:
+            try:
+                collection.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != 11000:
+                        raise
+                    existing.add(error["index"])
+                    stage.cancel(error["index"])
+        return existing
 
     def release(self, entry_id: str, events: list[dict]) -> None:
         for event in events:

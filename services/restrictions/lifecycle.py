@@ -15,7 +15,6 @@ from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
-from pymongo.errors import BulkWriteError
 from services.restrictions.catalog import Catalog
 
 PRODUCER = "restrictions"
@@ -131,17 +130,7 @@ class Reconciler:
                          "catalog_version": self.catalog.version,
                          "event_ids": [event["event_id"]]})
             events.append(event)
-        existing: set[int] = set()
-        with self.outbox.staged_many([(self.db.restrictions, d["_id"], [e])
-                                      for d, e in zip(docs, events)]) as stage:
-            try:
-                self.db.restrictions.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                for error in exc.details.get("writeErrors", []):
-                    if error.get("code") != 11000:
-                        raise
-                    existing.add(error["index"])
-                    stage.cancel(error["index"])
+        existing = self.outbox.insert_new(self.db.restrictions, docs, [[e] for e in events])
         for index, doc in enumerate(docs):
             if index not in existing:
                 self._project(doc)

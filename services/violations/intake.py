@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
-from pymongo.errors import BulkWriteError
 
 from contracts.common import field_errors
 from contracts.events import make_event
@@ -79,17 +78,8 @@ class Intake:
                 fresh[prepared[0]["_id"]] = (index, *prepared)
         if fresh:
             items = list(fresh.values())
-            failed: set[int] = set()
-            with self.outbox.staged_many([(self.db.violations, doc["_id"], [event])
-                                          for _, doc, event in items]) as stage:
-                try:
-                    self.db.violations.insert_many([doc for _, doc, _ in items], ordered=False)
-                except BulkWriteError as exc:
-                    for error in exc.details.get("writeErrors", []):
-                        if error.get("code") != 11000:
-                            raise
-                        failed.add(error["index"])
-                        stage.cancel(error["index"])
+            failed = self.outbox.insert_new(self.db.violations, [doc for _, doc, _ in items],
+                                            [[event] for _, _, event in items])
             for position, (index, doc, event) in enumerate(items):
                 outcomes[index] = (self._existing(raws[index], doc, via, message_ids[index])
                                    if position in failed else
