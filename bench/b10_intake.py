@@ -23,7 +23,7 @@ def intake_rate() -> float:
     try:
         records = [violation(document_number=f"B-{i}") for i in range(N)]
         collection = system.db("violations").violations
-        with AgencyPublisher(system.amqp_uri) as agency:
+        with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
             start = time.perf_counter()
             for record in records:
                 agency.publish(record)

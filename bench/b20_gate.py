@@ -30,8 +30,9 @@ ENTITIES = int(os.environ.get("BENCH_GATE_ENTITIES", "200"))
 DURATION = os.environ.get("BENCH_WRK_DURATION", "10s")
 
 
-def wrk(url: str) -> dict:
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{DURATION}", "--latency", url],
+def wrk(url: str, key: str) -> dict:
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{DURATION}", "--latency",
+                          "-H", f"Authorization: Bearer {key}", url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
@@ -60,8 +61,10 @@ def preload(system: System) -> list[str]:
 
 
 def lookups(system: System, codes: list[str]) -> None:
-    noop = wrk(system.url("restrictions", "/v1/ping"))
-    status = wrk(system.url("restrictions", f"/v1/entities/{codes[0]}/status"))
+    key = system.key("gatekeeper", "bench-bank", rate=1e9)
+    noop = wrk(system.url("restrictions", "/v1/ping"), key)
+    status = wrk(system.url("restrictions", f"/v1/entities/{codes[0]}/status"), key)
+    http = system.session("gatekeeper", "bench-bank", rate=1e9)
     report("gate-keeping lookup, wrk -c64 (restricted entity, all sectors)", [
         ("no-op GET /v1/ping (same server)", noop["rps"], "req/s"),
         ("GET /v1/entities/{uscc}/status", status["rps"], "req/s"),
@@ -73,13 +76,13 @@ def lookups(system: System, codes: list[str]) -> None:
     body = {"codes": (codes * (1000 // len(codes) + 1))[:1000]}
     for _ in range(5):
         start = time.perf_counter()
-        requests.post(system.url("restrictions", "/v1/status:batch"), json=body,
+        http.post(system.url("restrictions", "/v1/status:batch"), json=body,
                       timeout=120).raise_for_status()
         batch_times.append((time.perf_counter() - start) * 1000)
     single = []
     for code in codes[:50]:
         start = time.perf_counter()
-        requests.get(system.url("restrictions", f"/v1/entities/{code}/status"), timeout=30)
+        http.get(system.url("restrictions", f"/v1/entities/{code}/status"), timeout=30)
         single.append((time.perf_counter() - start) * 1000)
     report("batch of 1,000 codes vs one lookup (ms)", [
         ("one lookup, median", statistics.median(single), "ms"),
@@ -93,7 +96,7 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
     try:
         restrictions = system.db("restrictions").restrictions
         sent = {}
-        with AgencyPublisher(system.amqp_uri) as agency:
+        with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
             start = time.time()
             for i in range(seconds * per_second):
                 due = start + i / per_second

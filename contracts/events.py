@@ -109,6 +109,42 @@ class SupervisionActionSchema(Schema):
     reason = fields.String(required=True)
 
 
+class RecordRepairedSchema(Schema):
+    """Credit repair approved by the listing agency (emitted by the repair service).
+
+    ``scope`` says what the repair ends: ``publicity`` (the penalty is no longer published and
+    the measures that depended on the record end) or ``serious_list`` (removal from the serious
+    violation list). Consumers: restrictions lift what depended on the record, scoring stops
+    deducting for it, notifications tell subscribers.
+    """
+
+    application_id = fields.String(required=True)
+    uscc = USCC(required=True)
+    violation_id = fields.String(required=True)
+    scope = fields.String(required=True, validate=validate.OneOf(("publicity", "serious_list")))
+    decided_by = fields.String(required=True)
+    decided_at = Instant(required=True)
+    reason = fields.String(required=True)
+
+
+class ObjectionSchema(Schema):
+    """ObjectionOpened / ObjectionDecided (emitted by the repair service).
+
+    While an objection is open the record is ``under review``: gate-keeping answers say so.
+    ``outcome`` is set on decision: ``upheld`` (the record stands), ``corrected`` (the agency
+    amended it through violation intake) or ``revoked`` (the agency revoked it through intake).
+    """
+
+    objection_id = fields.String(required=True)
+    uscc = USCC(required=True)
+    violation_id = fields.String(required=True)
+    opened_at = Instant(required=True)
+    outcome = fields.String(allow_none=True, load_default=None,
+                            validate=validate.OneOf(("upheld", "corrected", "revoked")))
+    decided_at = Instant(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
+
+
 PAYLOADS: dict[str, type[Schema]] = {
     "ViolationRecorded": ViolationEventSchema,
     "ViolationAmended": ViolationEventSchema,
@@ -119,6 +155,9 @@ PAYLOADS: dict[str, type[Schema]] = {
     "RestrictionImposed": RestrictionSchema,
     "RestrictionLifted": RestrictionLiftedSchema,
     "SupervisionActionRecorded": SupervisionActionSchema,
+    "RecordRepaired": RecordRepairedSchema,
+    "ObjectionOpened": ObjectionSchema,
+    "ObjectionDecided": ObjectionSchema,
 }
 
 

@@ -1,6 +1,6 @@
 """An agency's system publishing one violation record with plain pika (copy and adapt).
 
-    python examples/agency_publish.py [AMQP_URI]
+    LIANCHEN_KEY=lc_... python examples/agency_publish.py [AMQP_URI]
 
 Exchange ``lianchen.intake``, routing key ``violation.record``; publisher confirms mean that
 when ``basic_publish`` returns, the broker has the message on disk. Keep ``message_id``: it
@@ -8,12 +8,14 @@ names your message in the rejections store (``GET /v1/rejections/<message_id>`` 
 violations service) if the record is refused.
 """
 import json
+import os
 import sys
 import uuid
 
 import pika
 
 AMQP_URI = sys.argv[1] if len(sys.argv) > 1 else "amqp://guest:guest@127.0.0.1:5672/%2F"
+KEY = os.environ["LIANCHEN_KEY"]  # your agency's API key; a message without one is refused
 
 record = {
     "agency_code": "SAMR-110000",
@@ -42,7 +44,8 @@ try:
         properties=pika.BasicProperties(
             content_type="application/json", content_encoding="utf-8",
             delivery_mode=pika.DeliveryMode.Persistent,
-            message_id=message_id, correlation_id=uuid.uuid4().hex),
+            message_id=message_id, correlation_id=uuid.uuid4().hex,
+            headers={"authorization": f"Bearer {KEY}"}),
         mandatory=True,  # unroutable (e.g. intake queue missing) raises instead of vanishing
     )
 except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:

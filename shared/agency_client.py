@@ -25,7 +25,10 @@ class NotAccepted(RuntimeError):
 
 
 class AgencyPublisher:
-    def __init__(self, amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2F"):
+    def __init__(self, amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2F",
+                 credential: str | None = None):
+        """``credential``: the agency's API key (``lc_...``), sent with every message."""
+        self.credential = credential
         self.connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(amqp_uri)))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
@@ -43,7 +46,9 @@ class AgencyPublisher:
                 properties=pika.BasicProperties(
                     content_type="application/json", content_encoding="utf-8",
                     delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id,
-                    correlation_id=correlation_id or uuid.uuid4().hex),
+                    correlation_id=correlation_id or uuid.uuid4().hex,
+                    headers={"authorization": f"Bearer {self.credential}"}
+                    if self.credential else None),
                 mandatory=True,
             )
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:

@@ -66,7 +66,7 @@ def cmd_import(args) -> int:
 def cmd_status(args) -> int:
     params = {k: v for k, v in (("sector", args.sector), ("as_of", args.as_of)) if v}
     response = _request("get", f"{_url('restrictions')}/v1/entities/{args.uscc}/status",
-                        params=params, headers={"X-Client-Id": "cli"})
+                        params=params)
     body = response.json()
     if response.status_code != 200:
         raise UserError("; ".join(f"{e['field']}: {e['problem']}" for e in body.get("errors", []))
@@ -92,7 +92,7 @@ def cmd_dead_letters(args) -> int:
                       f"queue={letter.queue} id={letter.message_id or '-'}\n    {letter.reason}")
             print(f"{len(letters)} dead letter(s) shown in {args.queue}")
         else:
-            moved = replay(_amqp(), args.queue)
+            moved = replay(_amqp(), args.queue, credential=os.environ.get("LIANCHEN_KEY"))
             print(f"replayed {moved} message(s) from {args.queue}")
     except pika.exceptions.ChannelClosedByBroker as exc:
         raise UserError(f"{args.queue}: {exc.reply_text}") from exc
@@ -132,9 +132,47 @@ def cmd_health(args) -> int:
     return 0 if ok else 1
 
 
-def _request(method, url, **kwargs):
+def _credential() -> str:
+    key = os.environ.get("LIANCHEN_KEY")
+    if not key:
+        raise UserError("no credential: set LIANCHEN_KEY to your API key "
+                        "(an administrator creates one with: lianchen keys create ROLE SUBJECT)")
+    return key
+
+
+def cmd_keys(args) -> int:
+    """Keys are managed on the store directly: this is how the first administrator key exists."""
+    from shared.auth import KeyStore
+    from shared.mongo import connect
+    store = KeyStore.from_config({"MONGO_URI": os.environ.get("MONGO_URI"),
+                                  "DB_PREFIX": os.environ.get("DB_PREFIX")},
+                                 connect(os.environ.get("MONGO_URI")))
     try:
-        return requests.request(method, url, timeout=30, **kwargs)
+        if args.action == "create":
+            if not args.role or not args.subject:
+                raise UserError("keys create needs ROLE and SUBJECT")
+            key = store.create(args.role, args.subject, rate=args.rate)
+            print(key)
+            print("keep it: only its hash is stored", file=sys.stderr)
+        elif args.action == "list":
+            for doc in store.list():
+                state = "revoked" if doc.get("revoked_at") else "active"
+                print(f"{doc['_id']}  {doc['role']:<14}{doc['subject']:<20}{doc['rate']:>8.0f}/s  {state}")
+        else:
+            if not args.role:
+                raise UserError("keys revoke needs the KEY_ID")
+            if not store.revoke(args.role):
+                raise UserError(f"no key {args.role}")
+            print(f"revoked {args.role}")
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return 0
+
+
+def _request(method, url, **kwargs):
+    headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {_credential()}"}
+    try:
+        return requests.request(method, url, timeout=30, headers=headers, **kwargs)
     except requests.RequestException as exc:
         raise UserError(f"{url} unreachable ({type(exc).__name__}); is the system running? "
                         f"(make run)") from exc
@@ -165,6 +203,12 @@ def main(argv=None) -> int:
     p = sub.add_parser("validate-catalog", help="check a measure catalog file")
     p.add_argument("file", nargs="?")
     p.set_defaults(run=cmd_validate_catalog)
+    p = sub.add_parser("keys", help="create, list or revoke API keys (administrators, on the store)")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("role", nargs="?", help="create: the role; revoke: the key id")
+    p.add_argument("subject", nargs="?", help="agency code, platform id, gate-keeper name...")
+    p.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
+    p.set_defaults(run=cmd_keys)
     p = sub.add_parser("health", help="services, broker and store up or down")
     p.set_defaults(run=cmd_health)
     args = parser.parse_args(argv)

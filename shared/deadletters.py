@@ -52,8 +52,13 @@ def list_dead_letters(amqp_uri: str, dlq: str, limit: int = 100) -> list[DeadLet
     return found
 
 
-def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
-    """Move dead letters back to the queue they failed on. Returns how many were moved."""
+def replay(amqp_uri: str, dlq: str, limit: int | None = None,
+           credential: str | None = None) -> int:
+    """Move dead letters back to the queue they failed on. Returns how many were moved.
+
+    Dead letters never keep the sender's credential; queues that require one (agency intake)
+    need the operator's own (``credential``, an administrator's key), sent with each message.
+    """
     connection, channel = _channel(amqp_uri)
     channel.confirm_delivery()
     moved = 0
@@ -71,6 +76,8 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
             for key in (ATTEMPTS_HEADER, REASON_HEADER, FAILED_AT_HEADER):
                 headers.pop(key, None)
             headers["x-lianchen-replayed"] = True
+            if credential:
+                headers["authorization"] = f"Bearer {credential}"
             properties.headers = headers
             channel.basic_publish("", target, body, properties, mandatory=True)
             channel.basic_ack(method.delivery_tag)

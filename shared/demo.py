@@ -22,6 +22,25 @@ PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 
          "notifications": 8005}
 
 
+def sessions() -> dict[str, requests.Session]:
+    """Bootstrap: the demo creates its own keys on the store, as ``lianchen keys create``
+    does (one per role it plays), and keeps the administrator's for the curl hints."""
+    from shared.auth import KeyStore
+    from shared.mongo import connect
+    store = KeyStore.from_config({"MONGO_URI": os.environ.get("MONGO_URI"),
+                                  "DB_PREFIX": os.environ.get("DB_PREFIX")},
+                                 connect(os.environ.get("MONGO_URI")))
+    made = {}
+    for role, subject in (("regulator", "demo-samr"), ("platform", "demo-mall"),
+                          ("gatekeeper", "demo-bank"), ("agency", "SXAMR"),
+                          ("administrator", "demo-admin")):
+        session = requests.Session()
+        session.key = store.create(role, subject, note="make run demo")
+        session.headers["Authorization"] = f"Bearer {session.key}"
+        made[role] = session
+    return made
+
+
 def url(service: str, path: str) -> str:
     """``<SERVICE>_URL`` (compose) or the local port."""
     base = os.environ.get(f"{service.upper()}_URL", f"http://127.0.0.1:{PORTS[service]}")
@@ -38,12 +57,17 @@ def main() -> int:
     document = f"晋市监罚〔2026〕{random.randint(1000, 9999)}号"
     name = "太原示例餐饮管理有限公司 (demo)"
     try:
+        s = sessions()
+    except Exception as exc:
+        print(f"error: the key store is unreachable ({exc}). Try: make run", file=sys.stderr)
+        return 1
+    try:
         step(1, f"Registry: register merchant {code} and its shop on platform 'demo-mall'")
-        requests.put(url("registry", f"/v1/registry/entities/{code}"), timeout=5,
+        s["regulator"].put(url("registry", f"/v1/registry/entities/{code}"), timeout=5,
                      json={"name": name, "industry": "catering"}).raise_for_status()
-        requests.post(url("registry", f"/v1/registry/entities/{code}/memberships"), timeout=5,
+        s["platform"].post(url("registry", f"/v1/registry/entities/{code}/memberships"), timeout=5,
                       json={"platform_id": "demo-mall", "shop_id": "shop-8848"}).raise_for_status()
-        requests.post(url("notifications", "/v1/subscriptions"), timeout=5, json={
+        s["platform"].post(url("notifications", "/v1/subscriptions"), timeout=5, json={
             "subscriber_id": "demo-mall", "kind": "platform", "platform_id": "demo-mall"},
                       ).raise_for_status()
         print("    done; platform demo-mall subscribed to clearance notices")
@@ -64,15 +88,15 @@ def main() -> int:
     }
     correlation_id = uuid.uuid4().hex
     step(2, f"Agency SXAMR publishes decision {document} over AMQP (pika, publisher confirms)")
-    with AgencyPublisher(AMQP_URI) as agency:
+    with AgencyPublisher(AMQP_URI, s["agency"].key) as agency:
         message_id = agency.publish(record, correlation_id=correlation_id)
     print(f"    confirmed by the broker: message_id={message_id} correlation_id={correlation_id}")
 
     step(3, "Gate-keeping: may this entity pass? (restrictions service, computed now)")
     deadline, answer = time.monotonic() + 30, None
     while time.monotonic() < deadline:
-        answer = requests.get(url("restrictions", f"/v1/entities/{code}/status"), timeout=5,
-                              headers={"X-Client-Id": "demo"}).json()
+        answer = s["gatekeeper"].get(url("restrictions", f"/v1/entities/{code}/status"),
+                                     timeout=5).json()
         if answer.get("record") == "restricted" and not any(
                 s["may_pass"] for s in answer["sectors"].values()):
             break
@@ -87,14 +111,14 @@ def main() -> int:
     print(f"    answer_id={answer['answer_id']} (audited; GET /v1/answers/{answer['answer_id']})")
 
     step(4, "Scoring: credit score and risk class (regulator view)")
-    score = requests.get(url("scoring", f"/v1/scores/{code}"), timeout=5).json()
+    score = s["regulator"].get(url("scoring", f"/v1/scores/{code}"), timeout=5).json()
     print(f"    score {score.get('score')} class {score.get('risk_class')}")
 
     step(5, "Notifications: clearance notice for platform demo-mall")
     expected = len(answer["sectors"].get("platforms", {}).get("measures", []))
     deadline, notices = time.monotonic() + 15, []
     while time.monotonic() < deadline and len(notices) < max(expected, 1):
-        notices = [n for n in requests.get(url("notifications", "/v1/notices"), timeout=5,
+        notices = [n for n in s["platform"].get(url("notifications", "/v1/notices"), timeout=5,
                                            params={"subscriber": "demo-mall"}).json()["notices"]
                    if n["uscc"] == code]
         time.sleep(0.2)
@@ -104,13 +128,14 @@ def main() -> int:
 
     restricted = [s for s, e in answer["sectors"].items() if not e["may_pass"]]
     print(f"\nOne violation, restricted in {len(restricted)} of {len(answer['sectors'])} sectors.")
-    print("Try next:")
-    print(f"  curl -s {url('restrictions', f'/v1/entities/{code}/status')}")
-    print(f"  curl -s '{url('restrictions', f'/v1/entities/{code}/status')}?sector=credit&as_of=2026-11-01T00:00:00%2B08:00'")
-    print(f"  curl -s {url('registry', f'/v1/registry/entities/{code}')}")
-    print(f"  curl -s {url('scoring', f'/v1/scores/{code}')}")
-    print(f"  curl -s '{url('notifications', '/v1/notices')}?subscriber=demo-mall'")
-    print(f"  curl -s {url('restrictions', '/v1/changes')}")
+    print("Try next (an administrator's key the demo created; `lianchen keys create` makes more):")
+    print(f"  export KEY={s['administrator'].key}")
+    print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('restrictions', f'/v1/entities/{code}/status')}")
+    print(f"  curl -s -H \"Authorization: Bearer $KEY\" '{url('restrictions', f'/v1/entities/{code}/status')}?sector=credit&as_of=2026-11-01T00:00:00%2B08:00'")
+    print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('registry', f'/v1/registry/entities/{code}')}")
+    print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('scoring', f'/v1/scores/{code}')}")
+    print(f"  curl -s -H \"Authorization: Bearer $KEY\" '{url('notifications', '/v1/notices')}?subscriber=demo-mall'")
+    print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('restrictions', '/v1/changes')}")
     return 0 if len(restricted) == len(answer["sectors"]) and notices else 1
 
 

@@ -16,6 +16,7 @@ event the worker dispatches, so the id follows a violation across services.
 from __future__ import annotations
 
 import json
+import math
 import random
 import uuid
 from datetime import datetime, timezone
@@ -29,14 +30,18 @@ from nameko.amqp.publish import get_connection, get_producer
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.containers import ContainerBeingKilled
 from nameko.events import EventHandler
+from nameko.extensions import SharedExtension
 from nameko.messaging import Consumer, QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from contracts.common import field_errors
+from shared import auth
 from shared.logging import get_logger
+from shared.mongo import connect
 
 DLX = "lianchen.dlx"
+AUTHORIZATION_HEADER = "authorization"
 ATTEMPTS_HEADER = "x-lianchen-attempts"
 REASON_HEADER = "x-lianchen-reason"
 QUEUE_HEADER = "x-lianchen-queue"
@@ -69,6 +74,46 @@ def backoff_ms(attempt: int, base_ms: int) -> int:
     """Exponential backoff with full jitter in [0.5, 1.5) of the nominal delay, capped."""
     nominal = base_ms * (2 ** max(attempt - 1, 0))
     return int(min(MAX_DELAY_MS, nominal * (0.5 + random.random())))
+
+
+class Guard(SharedExtension):
+    """One key store and rate limiter per container, shared by its HTTP entrypoints."""
+
+    def setup(self):
+        self.client = connect(self.container.config.get("MONGO_URI"))
+        self.keys = auth.KeyStore.from_config(self.container.config, self.client)
+        self.limiter = auth.RateLimiter()
+
+    def stop(self):
+        self.client.close()
+
+    kill = stop
+
+    def admit(self, request, roles) -> "auth.Principal | None":
+        """The caller, after authentication, role check and rate limit; raises otherwise."""
+        if roles is PUBLIC:
+            return None
+        principal = self.keys.verify(auth.bearer(request.headers.get("Authorization")))
+        if not principal.admits(roles):
+            raise auth.AuthError(403, f"role {principal.role!r} may not call this endpoint "
+                                      f"(allowed: {', '.join(roles + (auth.ADMIN,))})")
+        self.limiter.take(principal)
+        return principal
+
+    def admit_message(self, headers, roles) -> "auth.Principal":
+        token = headers.get(AUTHORIZATION_HEADER)
+        if isinstance(token, bytes):
+            token = token.decode("utf-8", "replace")
+        if not isinstance(token, str) or not token:
+            raise auth.AuthError(401, "missing credential: set the 'authorization' header")
+        token = token[7:] if token.lower().startswith("bearer ") else token
+        principal = self.keys.verify(token.strip())
+        if not principal.admits(roles):
+            raise auth.AuthError(403, f"role {principal.role!r} may not publish here")
+        return principal
+
+
+PUBLIC = None  # ``roles=PUBLIC``: no credential (health, metrics, published contracts)
 
 
 class _Failures:
@@ -121,6 +166,7 @@ class _Failures:
     def dead_letter(self, message, reason: str, attempts: int):
         queue_name = self.queue.name
         headers = _with_routing_key(message)
+        headers.pop(AUTHORIZATION_HEADER, None)  # a secret: never kept in a dead-letter queue
         headers.update({
             ATTEMPTS_HEADER: attempts,
             REASON_HEADER: reason[:1000],
@@ -206,9 +252,19 @@ class ReliableConsumer(_Failures, Consumer):
 
     The handler is called as ``handler(body, meta)``; ``meta`` holds the routing key and the
     AMQP ``message_id`` property (a producer's idempotency handle for its message).
+
+    With ``roles`` every message must carry a credential in its ``authorization`` header
+    (``Bearer <key>`` or the bare key) of one of those roles (administrators always pass);
+    a message without one is dead-lettered at once with the reason, never handled. A principal
+    in the message's own headers is never trusted.
     """
 
     queue_consumer = TolerantQueueConsumer()
+    guard = Guard()
+
+    def __init__(self, queue, *, roles, **kwargs):
+        self.roles = roles if roles is PUBLIC else tuple(roles)
+        super().__init__(queue, **kwargs)
 
     def setup(self):
         super().setup()
@@ -216,6 +272,14 @@ class ReliableConsumer(_Failures, Consumer):
 
     def handle_message(self, body, message):
         context_data = self.unpack_message_headers(message)
+        context_data.pop(auth.PRINCIPAL_KEY, None)
+        if self.roles is not PUBLIC:
+            try:
+                principal = self.guard.admit_message(message.headers or {}, self.roles)
+            except (auth.AuthError, auth.RateLimited) as exc:
+                self._refuse(message, f"AuthError: {exc}")
+                return
+            context_data[auth.PRINCIPAL_KEY] = principal.encode()
         properties = message.properties or {}
         context_data.setdefault("correlation_id",
                                 properties.get("correlation_id")
@@ -225,6 +289,15 @@ class ReliableConsumer(_Failures, Consumer):
                 "message_id": properties.get("message_id"),
                 "reply_to": properties.get("reply_to")}
         self.spawn((body, meta), message, context_data)
+
+    def _refuse(self, message, reason):
+        try:
+            self.dead_letter(message, reason, attempts=1)
+        except Exception as exc:
+            _log.error("could not dead-letter refused message; requeueing", error=str(exc))
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
 
 
 class ReliableEventHandler(_Failures, EventHandler):
@@ -276,16 +349,32 @@ def problem(status: int, message: str, errors: list[dict] | None = None) -> Resp
 
 
 class HttpEntrypoint(HttpRequestHandler):
-    """``@http`` with correlation ids and JSON errors; a handler's schema errors become 400."""
+    """``@http`` with authentication, roles, rate limits, correlation ids and JSON errors.
+
+    ``roles`` names the roles admitted (administrators always are); it is required so that an
+    endpoint is never public by omission. A handler's schema errors become 400.
+    """
+
+    guard = Guard()
+
+    def __init__(self, method, url, *, roles, **kwargs):
+        if roles is not PUBLIC:
+            roles = tuple(roles)
+            unknown = set(roles) - set(auth.ROLES)
+            if unknown:
+                raise ValueError(f"unknown roles {sorted(unknown)} on {method} {url}")
+        self.roles = roles
+        super().__init__(method, url, **kwargs)
 
     def handle_request(self, request):
         request.shallow = False
         correlation_id = request.headers.get("X-Correlation-Id") or new_correlation_id()
         try:
             context_data = {"correlation_id": correlation_id}
-            client = request.headers.get("X-Client-Id")
-            if client:
-                context_data["client_id"] = client[:64]
+            principal = self.guard.admit(request, self.roles)
+            if principal is not None:
+                context_data[auth.PRINCIPAL_KEY] = principal.encode()
+                context_data["client_id"] = f"{principal.role}:{principal.subject}"
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
@@ -303,6 +392,15 @@ class HttpEntrypoint(HttpRequestHandler):
             return problem(400, "invalid request", field_errors(exc.messages))
         if isinstance(exc, PermanentError):
             return problem(400, str(exc))
+        if isinstance(exc, auth.AuthError):
+            response = problem(exc.status, str(exc))
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="lianchen"'
+            return response
+        if isinstance(exc, auth.RateLimited):
+            response = problem(429, str(exc))
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response
         _log.error("unhandled error in HTTP handler", error=f"{type(exc).__name__}: {exc}")
         return problem(500, "internal error; the correlation id identifies it in the logs")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -79,8 +80,12 @@ def read_records(path: Path):
 
 def run_import(path: str | Path, base_url: str, batch_size: int = 200,
                rejected_path: str | Path | None = None, progress: bool = True,
-               stop_after_batches: int | None = None) -> Summary:
+               stop_after_batches: int | None = None, credential: str | None = None) -> Summary:
+    """``credential``: an agency's (or administrator's) API key; default ``$LIANCHEN_KEY``."""
     path = Path(path)
+    credential = credential or os.environ.get("LIANCHEN_KEY")
+    if not credential:
+        raise BulkImportError("no credential: set LIANCHEN_KEY to your agency's API key")
     if not path.is_file():
         raise BulkImportError(f"{path}: no such file")
     state_path = path.with_name(path.name + ".import-state.json")
@@ -99,6 +104,7 @@ def run_import(path: str | Path, base_url: str, batch_size: int = 200,
     batch: list[tuple[int, object]] = []
     batches = 0
     session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {credential}"
     with rejected_path.open("a", encoding="utf-8") as rejected:
         for index, item in enumerate(read_records(path)):
             if index < summary.offset:

@@ -20,6 +20,7 @@ import pymongo
 import requests
 
 from shared import broker_admin
+from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications")
@@ -52,6 +53,7 @@ class System:
         self.extra_env = extra_env or {}
         self.ports: dict[str, list[int]] = {}
         self.processes: list[subprocess.Popen] = []
+        self._keys: dict[tuple, str] = {}
 
     def url(self, service: str, path: str = "", instance: int = 0) -> str:
         return f"http://127.0.0.1:{self.ports[service][instance]}{path}"
@@ -104,6 +106,22 @@ class System:
             if name.startswith(self.db_prefix + "_"):
                 client.drop_database(name)
         client.close()
+
+    def key(self, role: str = "administrator", subject: str = "ops",
+            rate: float = 100_000) -> str:
+        """A credential in this system's key store (one per role, subject and rate)."""
+        cache_key = (role, subject, rate)
+        if cache_key not in self._keys:
+            self._keys[cache_key] = KeyStore(self.db("auth")).create(role, subject, rate=rate)
+        return self._keys[cache_key]
+
+    def session(self, role: str | None = "administrator", subject: str = "ops",
+                rate: float = 100_000) -> requests.Session:
+        """A ``requests`` session carrying a credential (``role=None``: none at all)."""
+        session = requests.Session()
+        if role is not None:
+            session.headers["Authorization"] = f"Bearer {self.key(role, subject, rate)}"
+        return session
 
     def db(self, service: str):
         client = pymongo.MongoClient(MONGO_URI, tz_aware=True, serverSelectionTimeoutMS=5000)

@@ -13,7 +13,7 @@ from nameko.rpc import RpcProxy
 
 from contracts.events import SECTORS, read_event
 from contracts.violation import StrictSchema
-from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import health
@@ -95,7 +95,7 @@ class NotificationsService:
                 self.log.info("notice recorded", notice_id=notice_id, kind=kind,
                               subscriber=sub["_id"])
 
-    @http("POST", "/v1/subscriptions")
+    @http("POST", "/v1/subscriptions", roles=("platform",))
     def post_subscription(self, request):
         data = SubscriptionSchema().load(read_json(request))
         if data["kind"] == "platform" and not data.get("platform_id"):
@@ -105,7 +105,7 @@ class NotificationsService:
         self.db.subscriptions.update_one({"_id": sub_id}, {"$set": data}, upsert=True)
         return json_response(200, {"subscriber_id": sub_id, **data})
 
-    @http("GET", "/v1/notices")
+    @http("GET", "/v1/notices", roles=("platform", "regulator"))
     def list_notices(self, request):
         subscriber = request.args.get("subscriber")
         if not subscriber:
@@ -114,6 +114,6 @@ class NotificationsService:
         notices = [{**{k: v for k, v in d.items() if k != "_id"}, "notice_id": d["_id"]} for d in docs]
         return json_response(200, {"subscriber": subscriber, "notices": notices})
 
-    @http("GET", "/health")
+    @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
         return health(self.name, self.db)

@@ -13,7 +13,7 @@ from contracts.events import make_event, read_event
 from contracts.violation import StrictSchema
 from shared import uscc as uscc_codes
 from shared.outbox import Outbox
-from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -110,7 +110,7 @@ class RegistryService:
             self.log.info("provisional entity created", uscc=uscc_codes.mask(code))
 
     # -- HTTP ------------------------------------------------------------------------------
-    @http("PUT", "/v1/registry/entities/<string:code>")
+    @http("PUT", "/v1/registry/entities/<string:code>", roles=("regulator",))
     def put_entity(self, request, code):
         code = _code(code)
         data = EntitySchema().load(read_json(request))
@@ -134,7 +134,7 @@ class RegistryService:
                                 "$push": {"event_ids": event["event_id"]}}, upsert=True)
         return json_response(201 if result.upserted_id else 200, self._entity(code, public=False))
 
-    @http("POST", "/v1/registry/entities/<string:code>/memberships")
+    @http("POST", "/v1/registry/entities/<string:code>/memberships", roles=("platform", "regulator"))
     def post_membership(self, request, code):
         code = _code(code)
         data = MembershipSchema().load(read_json(request))
@@ -150,7 +150,7 @@ class RegistryService:
             self.db.entities.update_one({"_id": code}, {"$set": {"memberships": memberships}})
         return json_response(200, {"uscc": code, "memberships": self.memberships(code)})
 
-    @http("GET", "/v1/registry/entities/<string:code>")
+    @http("GET", "/v1/registry/entities/<string:code>", roles=("regulator",))
     def get_entity(self, request, code):
         code = _code(code)
         entity = self._entity(code, public=request.args.get("view", "public") == "public")
@@ -158,7 +158,7 @@ class RegistryService:
             return problem(404, f"entity {code} is not registered")
         return json_response(200, entity)
 
-    @http("GET", "/health")
+    @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
         return health(self.name, self.db)
 

@@ -19,7 +19,8 @@ from nameko.timer import timer
 from contracts.events import read_event
 from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
-from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.auth import Caller
+from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -66,6 +67,7 @@ class RestrictionsService:
     audit = Audit()
     dispatch = Dispatcher()
     log = Log()
+    caller = Caller()
     correlation_id = CorrelationId()
 
     def _reconciler(self) -> Reconciler:
@@ -156,7 +158,7 @@ class RestrictionsService:
                                             upsert=True)
 
     # -- gate-keeping HTTP API -------------------------------------------------------------
-    @http("GET", "/v1/entities/<string:code>/status")
+    @http("GET", "/v1/entities/<string:code>/status", roles=("gatekeeper", "regulator"))
     def get_status(self, request, code):
         try:
             code = gate.parse_code(code)
@@ -169,7 +171,7 @@ class RestrictionsService:
         body = gate.answer(code, docs, sectors, as_of, self.projection.is_known(code))
         return json_response(200, self._audited(request, body))
 
-    @http("POST", "/v1/status:batch")
+    @http("POST", "/v1/status:batch", roles=("gatekeeper", "regulator"))
     def post_status_batch(self, request):
         data = read_json(request)
         if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
@@ -200,7 +202,7 @@ class RestrictionsService:
                                self.projection.is_known(code)) for code in dict.fromkeys(valid)]
         return json_response(200, self._audited(request, {"as_of": as_of, "results": results}))
 
-    @http("GET", "/v1/changes")
+    @http("GET", "/v1/changes", roles=("gatekeeper", "regulator"))
     def get_changes(self, request):
         """Imposed and lifted restrictions in change order; ``next`` is the cursor to resume."""
         since = request.args.get("since")
@@ -226,20 +228,21 @@ class RestrictionsService:
         cursor = _encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs else since
         return json_response(200, {"changes": changes, "next": cursor})
 
-    @http("GET", "/v1/answers/<string:answer_id>")
+    @http("GET", "/v1/answers/<string:answer_id>", roles=("gatekeeper", "regulator"))
     def get_answer(self, request, answer_id):
         doc = self.db.audit.find_one({"_id": answer_id})
-        if doc is None:
-            return problem(404, f"no answer {answer_id}")
+        if doc is None or (self.caller.role == "gatekeeper"
+                           and doc.get("asked_by") != f"gatekeeper:{self.caller.subject}"):
+            return problem(404, f"no answer {answer_id}")  # another gate-keeper's answer
         doc["answer_id"] = doc.pop("_id")
         return json_response(200, doc)
 
-    @http("GET", "/v1/ping")
+    @http("GET", "/v1/ping", roles=("gatekeeper", "regulator"))
     def ping(self, request):
         """A no-op on the same server: the baseline the lookup benchmark compares with."""
         return json_response(200, {"pong": True})
 
-    @http("GET", "/health")
+    @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
         return health(self.name, self.db)
 
@@ -266,7 +269,7 @@ class RestrictionsService:
         substance = ({"as_of": body["as_of"], "results": [summary(r) for r in body["results"]]}
                      if "results" in body else summary(body))
         self.audit.write({
-            "_id": answer_id, "asked_by": request.headers.get("X-Client-Id", "anonymous")[:64],
+            "_id": answer_id, "asked_by": f"{self.caller.role}:{self.caller.subject}",
             "asked_at": datetime.now(timezone.utc), "path": request.path,
             "query": request.query_string.decode("utf-8", "replace")[:2000],
             "catalog_version": CATALOG.version, "answer": substance,

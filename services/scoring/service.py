@@ -8,7 +8,7 @@ from nameko.timer import timer
 from contracts.events import make_event, read_event
 from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
-from shared.entrypoints import event_handler, http, json_response, problem
+from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -99,7 +99,7 @@ class ScoringService:
                       old_class=current.get("risk_class"))
         return True
 
-    @http("GET", "/v1/scores/<string:code>")
+    @http("GET", "/v1/scores/<string:code>", roles=("regulator",))
     def get_score(self, request, code):
         """Regulator view: score, risk class and its explanation. (Not for public use.)"""
         try:
@@ -114,7 +114,7 @@ class ScoringService:
         doc["uscc"] = doc.pop("_id")
         return json_response(200, doc)
 
-    @http("GET", "/health")
+    @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
         return health(self.name, self.db)
 

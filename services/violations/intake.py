@@ -52,8 +52,9 @@ def ensure_indexes(db) -> None:
 
 
 class Intake:
-    def __init__(self, db, dispatch, jurisdictions, correlation_id: str):
+    def __init__(self, db, dispatch, jurisdictions, correlation_id: str, caller=None):
         self.db = db
+        self.caller = caller
         self.dispatch = dispatch
         self.jurisdictions = jurisdictions
         self.correlation_id = correlation_id
@@ -94,7 +95,7 @@ class Intake:
             loaded = ViolationSchema().load(raw if isinstance(raw, dict) else _not_an_object(raw))
         except ValidationError as exc:
             return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
-        refusal = self.jurisdictions.refusal(loaded)
+        refusal = self.jurisdictions.refusal(loaded, self.caller)
         if refusal:
             return self._reject(raw, refusal, via=via, message_id=message_id)
         record = ViolationSchema().dump(loaded)
@@ -138,7 +139,7 @@ class Intake:
         except ValidationError as exc:
             return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
         new = loaded["violation"]
-        refusal = self.jurisdictions.refusal(new)
+        refusal = self.jurisdictions.refusal(new, self.caller)
         if refusal:
             return self._reject(raw, refusal, via=via, message_id=message_id)
         record = ViolationSchema().dump(new)
@@ -192,6 +193,9 @@ class Intake:
             loaded = RevocationSchema().load(raw if isinstance(raw, dict) else _not_an_object(raw))
         except ValidationError as exc:
             return self._reject(raw, field_errors(exc.messages), via=via, message_id=message_id)
+        refusal = self.jurisdictions.caller_refusal(loaded["agency_code"], self.caller)
+        if refusal:
+            return self._reject(raw, refusal, via=via, message_id=message_id)
         key = violation_key(loaded["agency_code"], loaded["document_number"])
         with doc_lock(self.db.violations, key):
             return self._revoke_locked(key, loaded, via)

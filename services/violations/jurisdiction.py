@@ -1,7 +1,8 @@
 """Which agency may record what, against whom. Data in ``catalog/agencies.json``.
 
-This is the place where authentication will plug in (issue: reliability and security): the
-caller's credential will name the agency, and this check refuses records outside its remit.
+The caller's credential names the agency (``shared.auth``): an agency key may only write
+records whose ``agency_code`` is that agency or one of its offices (``SAMR`` or ``SAMR-110000``),
+and only within the agency's categories and regions below.
 """
 from __future__ import annotations
 
@@ -32,8 +33,22 @@ class Jurisdictions:
             for a in data["agencies"]
         })
 
-    def refusal(self, record: dict) -> list[dict]:
+    @staticmethod
+    def caller_refusal(agency_code, caller) -> list[dict]:
+        """Field errors when ``caller`` (a ``Principal``) may not write for ``agency_code``."""
+        if caller is None or caller.role != "agency":
+            return []
+        if not isinstance(agency_code, str) or agency_code.split("-")[0] != caller.subject:
+            return [{"field": "agency_code",
+                     "problem": f"the credential of agency {caller.subject} may not write "
+                                f"records of agency {agency_code}"}]
+        return []
+
+    def refusal(self, record: dict, caller=None) -> list[dict]:
         """Field errors when the record is outside the agency's remit; empty when allowed."""
+        caller_errors = self.caller_refusal(record["agency_code"], caller)
+        if caller_errors:
+            return caller_errors
         agency = self.agencies.get(record["agency_code"].split("-")[0])
         if agency is None:
             return [{"field": "agency_code", "problem": "unknown agency"}]

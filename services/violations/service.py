@@ -7,7 +7,8 @@ from kombu import Exchange, Queue
 from nameko.timer import timer
 
 from shared.outbox import Outbox
-from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
+from shared.auth import Caller
+from shared.entrypoints import PUBLIC, PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, health
@@ -30,12 +31,13 @@ class ViolationsService:
     dispatch = Dispatcher()
     log = Log()
     correlation_id = CorrelationId()
+    caller = Caller()
 
     def _intake(self) -> Intake:
-        return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id)
+        return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id, self.caller)
 
     # -- AMQP: routing keys violation.record | violation.amend | violation.revoke --------
-    @consume(INTAKE_QUEUE)
+    @consume(INTAKE_QUEUE, roles=("agency",))
     def on_intake(self, body, meta):
         """Routing key ``violation.record`` | ``violation.amend`` | ``violation.revoke``; the
         body is the record, the amendment or the revocation; the AMQP ``message_id`` property
@@ -55,14 +57,14 @@ class ViolationsService:
         return outcome.as_dict()
 
     # -- HTTP ------------------------------------------------------------------------------
-    @http("POST", "/v1/violations")
+    @http("POST", "/v1/violations", roles=("agency",))
     def post_violation(self, request):
         outcome = self._intake().record(read_json(request), via="http",
                                         message_id=uuid.uuid4().hex)
         self.log.info("violation posted", outcome=outcome.status, violation_id=outcome.violation_id)
         return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
 
-    @http("POST", "/v1/violations:batch")
+    @http("POST", "/v1/violations:batch", roles=("agency",))
     def post_batch(self, request):
         """Up to 500 records in one request (bulk import); one outcome per record, in order.
         ``message_ids`` (optional, same length) make re-sent batches identifiable."""
@@ -80,7 +82,7 @@ class ViolationsService:
         return json_response(200, {"results": [{"index": index, **outcome.as_dict()}
                                                for index, outcome in enumerate(outcomes)]})
 
-    @http("PUT", "/v1/violations/<string:agency>/<string:document>")
+    @http("PUT", "/v1/violations/<string:agency>/<string:document>", roles=("agency",))
     def put_amendment(self, request, agency, document):
         body = read_json(request)
         if isinstance(body, dict) and isinstance(body.get("violation"), dict):
@@ -89,7 +91,7 @@ class ViolationsService:
         outcome = self._intake().amend(body, via="http", message_id=uuid.uuid4().hex)
         return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
 
-    @http("POST", "/v1/violations/<string:agency>/<string:document>/revocation")
+    @http("POST", "/v1/violations/<string:agency>/<string:document>/revocation", roles=("agency",))
     def post_revocation(self, request, agency, document):
         body = read_json(request)
         if not isinstance(body, dict):
@@ -98,14 +100,14 @@ class ViolationsService:
         outcome = self._intake().revoke(body, via="http", message_id=uuid.uuid4().hex)
         return json_response(HTTP_STATUS[outcome.status], outcome.as_dict())
 
-    @http("GET", "/v1/violations/<string:agency>/<string:document>")
+    @http("GET", "/v1/violations/<string:agency>/<string:document>", roles=("agency", "regulator"))
     def get_violation(self, request, agency, document):
         doc = self.db.violations.find_one({"_id": f"{agency}/{document}"}, {"event_ids": 0})
         if doc is None:
             return problem(404, f"no violation {agency}/{document}")
         return json_response(200, _public(doc))
 
-    @http("GET", "/v1/violations")
+    @http("GET", "/v1/violations", roles=("agency", "regulator"))
     def list_violations(self, request):
         uscc = request.args.get("uscc")
         if not uscc:
@@ -114,14 +116,14 @@ class ViolationsService:
                                        {"event_ids": 0, "versions": 0}).limit(500)
         return json_response(200, {"uscc": uscc.upper(), "violations": [_public(d) for d in docs]})
 
-    @http("GET", "/v1/rejections/<string:rejection_id>")
+    @http("GET", "/v1/rejections/<string:rejection_id>", roles=("agency", "regulator"))
     def get_rejection(self, request, rejection_id):
         doc = self.db.rejections.find_one({"_id": rejection_id}, {"event_ids": 0})
         if doc is None:
             return problem(404, f"no rejection {rejection_id}")
         return json_response(200, _public(doc))
 
-    @http("GET", "/v1/rejections")
+    @http("GET", "/v1/rejections", roles=("agency", "regulator"))
     def list_rejections(self, request):
         query = {}
         if request.args.get("agency_code"):
@@ -129,7 +131,7 @@ class ViolationsService:
         docs = self.db.rejections.find(query, {"event_ids": 0}).sort("received_at", -1).limit(100)
         return json_response(200, {"rejections": [_public(d) for d in docs]})
 
-    @http("GET", "/health")
+    @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
         return health(self.name, self.db)
 

@@ -48,7 +48,8 @@ def test_100k_records_import_with_a_correct_summary(tmp_path, intake):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             if i % 5000 == 0:  # a re-sent line: a duplicate
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    summary = run_import(path, intake.url("violations"), batch_size=500, progress=False)
+    summary = run_import(path, intake.url("violations"), batch_size=500, progress=False,
+                         credential=intake.key("agency", "SAMR"))
     duplicates = len(range(0, N, 5000))
     assert summary.total == N + duplicates
     assert summary.rejected == bad

@@ -1,7 +1,6 @@
 """All five services as processes: one violation published by an agency with plain pika comes
 out as a restriction in every sector (HTTP) and as a notice for the merchant's platform."""
 import pytest
-import requests
 
 from contracts.events import SECTORS
 from shared.agency_client import AgencyPublisher
@@ -13,19 +12,21 @@ pytestmark = pytest.mark.e2e
 def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
     body = violation()
     code = body["uscc"]
-    assert requests.put(system.url("registry", f"/v1/registry/entities/{code}"),
+    regulator, platform = system.session("regulator", "samr"), system.session("platform", "mall")
+    gatekeeper = system.session("gatekeeper", "bank-1")
+    assert regulator.put(system.url("registry", f"/v1/registry/entities/{code}"),
                         json={"name": body["entity_name"]}).status_code in (200, 201)
-    assert requests.post(system.url("registry", f"/v1/registry/entities/{code}/memberships"),
+    assert platform.post(system.url("registry", f"/v1/registry/entities/{code}/memberships"),
                          json={"platform_id": "mall", "shop_id": "s-42"}).ok
-    assert requests.post(system.url("notifications", "/v1/subscriptions"),
+    assert platform.post(system.url("notifications", "/v1/subscriptions"),
                          json={"subscriber_id": "mall", "kind": "platform",
                                "platform_id": "mall"}).ok
 
-    with AgencyPublisher(system.amqp_uri) as agency:
+    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
         agency.publish(body, correlation_id="e2e-correlation")
 
     def restricted():
-        answer = requests.get(system.url("restrictions", f"/v1/entities/{code}/status")).json()
+        answer = gatekeeper.get(system.url("restrictions", f"/v1/entities/{code}/status")).json()
         return answer if not any(s["may_pass"] for s in answer["sectors"].values()) else None
 
     answer = system.wait_for(restricted, message="a restriction in every sector")
@@ -33,7 +34,7 @@ def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
     assert answer["record"] == "restricted"
 
     def notices():
-        got = requests.get(system.url("notifications", "/v1/notices"),
+        got = platform.get(system.url("notifications", "/v1/notices"),
                            params={"subscriber": "mall"}).json()["notices"]
         return got if got else None
 
@@ -42,13 +43,13 @@ def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
     assert all(n["measure"]["sector"] == "platforms" for n in stored)
     assert stored[0]["correlation_id"] == "e2e-correlation"
 
-    score = requests.get(system.url("scoring", f"/v1/scores/{code}")).json()
+    score = regulator.get(system.url("scoring", f"/v1/scores/{code}")).json()
     assert score["risk_class"] == "D"  # on the serious violation list
 
 
 def test_malformed_message_is_dead_lettered_and_its_reason_kept(system):
     body = violation(uscc="91350100M000100Y44")
-    with AgencyPublisher(system.amqp_uri) as agency:
+    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
         message_id = agency.publish(body)
     rejections = system.db("violations").rejections
     rejection = system.wait_for(lambda: rejections.find_one({"_id": message_id}),

@@ -8,6 +8,7 @@ import pymongo
 import pytest
 
 from shared.agency_client import _pika_uri
+from shared.auth import KeyStore
 from tests.system import wait_for as system_wait_for
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -76,8 +77,18 @@ def queue_reader(rabbit_config):
 
 
 @pytest.fixture
-def web_session(web_config_port):
-    """nameko's own fixture imports werkzeug.urls.url_join, which werkzeug 3 removed."""
+def keys(mongo_client, db_prefix):
+    """Creates credentials in the test's own key store: ``keys("agency", "SAMR")``."""
+    store = KeyStore(mongo_client[f"{db_prefix}_auth"])
+    return lambda role="administrator", subject="ops", rate=10_000: store.create(
+        role, subject, rate=rate)
+
+
+@pytest.fixture
+def make_session(web_config_port, keys):
+    """``make_session(role, subject)``: a session on the test's web port with that credential
+    (``role=None``: no credential). nameko's own fixture imports werkzeug.urls.url_join, which
+    werkzeug 3 removed."""
     from requests import Session
 
     class WebSession(Session):
@@ -85,6 +96,21 @@ def web_session(web_config_port):
             return super().request(method, f"http://127.0.0.1:{web_config_port}{url}",
                                    *args, **kwargs)
 
-    session = WebSession()
-    yield session
-    session.close()
+    sessions = []
+
+    def make(role="administrator", subject="ops", rate=10_000):
+        session = WebSession()
+        if role is not None:
+            session.headers["Authorization"] = f"Bearer {keys(role, subject, rate)}"
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
+def web_session(make_session):
+    """An administrator's session."""
+    return make_session()

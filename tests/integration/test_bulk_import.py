@@ -12,7 +12,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def base_url(container_factory, config):
+def base_url(container_factory, config, keys, monkeypatch):
+    monkeypatch.setenv("LIANCHEN_KEY", keys("agency", "FJAMR"))
     container_factory(ViolationsService, config).start()
     return f"http://127.0.0.1:{config['WEB_SERVER_ADDRESS'].split(':')[1]}"
 
@@ -76,10 +77,12 @@ def test_csv_rows_take_the_same_path(tmp_path, base_url, db):
     assert [p["type"] for p in stored["record"]["penalties"]] == ["fine", "confiscation"]
 
 
-def test_import_and_http_store_the_same_record_identically(tmp_path, base_url, db):
+def test_import_and_http_store_the_same_record_identically(tmp_path, base_url, db, keys):
     import requests
     body = violation()
-    assert requests.post(f"{base_url}/v1/violations", json=body).status_code == 201
+    assert requests.post(f"{base_url}/v1/violations", json=body,
+                         headers={"Authorization": f"Bearer {keys('agency', 'FJAMR')}"}
+                         ).status_code == 201
     via_http = db("violations").violations.find_one({})
     db("violations").violations.delete_many({})
     path = tmp_path / "one.jsonl"

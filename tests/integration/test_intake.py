@@ -19,8 +19,8 @@ def violations(container_factory, config):
 
 
 @pytest.fixture
-def agency(config):
-    publisher = AgencyPublisher(config["AMQP_URI"])
+def agency(config, keys):
+    publisher = AgencyPublisher(config["AMQP_URI"], keys("agency", "FJAMR"))
     yield publisher
     publisher.close()
 
@@ -134,7 +134,8 @@ def test_amendment_keeps_versions_and_revocation_ends_the_record(violations, web
     assert again.json()["status"] == "duplicate"
 
 
-def test_dead_letters_can_be_listed_and_replayed_after_a_fix(violations, agency, config, db):
+def test_dead_letters_can_be_listed_and_replayed_after_a_fix(violations, agency, config, db,
+                                                             keys):
     from shared.deadletters import list_dead_letters, replay
     from tests.integration.conftest import wait_for
     body = violation(entity_name="")  # invalid: empty name
@@ -148,7 +149,8 @@ def test_dead_letters_can_be_listed_and_replayed_after_a_fix(violations, agency,
     # the operator fixes the cause (here: jurisdiction data would be typical; we replay as is
     # and watch it be handled again, then dead-lettered again with the same reason)
     with entrypoint_waiter(violations, "on_intake", timeout=20):
-        assert replay(config["AMQP_URI"], "dlq.violations.intake") == 1
+        assert replay(config["AMQP_URI"], "dlq.violations.intake",
+                      credential=keys("administrator", "ops")) == 1
     again = wait_for(lambda: list_dead_letters(config["AMQP_URI"], "dlq.violations.intake"),
                      message="the replayed message back in the DLQ")
     assert len(again) == 1 and again[0].attempts == 1

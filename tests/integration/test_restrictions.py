@@ -192,9 +192,10 @@ def test_an_amendment_that_no_longer_triggers_a_measure_lifts_it(
 
 
 def test_every_instance_answers_from_the_same_facts(container_factory, config, restrictions,
-                                                   web_session):
+                                                   web_session, keys):
     """A second instance learns restrictions it did not write (broadcast read model)."""
     import requests
+    key = keys("gatekeeper", "bank")
 
     from tests.system import free_port
     port = free_port()
@@ -211,7 +212,8 @@ def test_every_instance_answers_from_the_same_facts(container_factory, config, r
     from tests.integration.conftest import wait_for
 
     def answer_from(url):
-        r = requests.get(f"{url}/v1/entities/{body['uscc']}/status")
+        r = requests.get(f"{url}/v1/entities/{body['uscc']}/status",
+                         headers={"Authorization": f"Bearer {key}"})
         return r.json() if r.ok and r.json()["record"] == "restricted" else None
 
     first_port = config["WEB_SERVER_ADDRESS"].split(":")[1]

@@ -25,5 +25,12 @@ def test_missing_file_is_a_user_error(capsys):
 
 def test_unreachable_service_is_a_user_error(monkeypatch, capsys):
     monkeypatch.setenv("LIANCHEN_RESTRICTIONS_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LIANCHEN_KEY", "lc_0123.secret")
     assert main(["status", "91350100M000100Y43"]) == 2
     assert "unreachable" in capsys.readouterr().err
+
+
+def test_a_missing_credential_is_a_user_error(monkeypatch, capsys):
+    monkeypatch.delenv("LIANCHEN_KEY", raising=False)
+    assert main(["status", "91350100M000100Y43"]) == 2
+    assert "LIANCHEN_KEY" in capsys.readouterr().err
