@@ -4,6 +4,7 @@ from __future__ import annotations
 from nameko.events import EventDispatcher
 
 from shared.entrypoints import json_response
+from shared.shards import PARTITION_HEADER, partition_key
 
 
 def health_body(service: str, db) -> dict:
@@ -12,7 +13,24 @@ def health_body(service: str, db) -> dict:
 
 
 class Dispatcher(EventDispatcher):
-    """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes."""
+    """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes.
+
+    Every event also carries its entity in the ``x-lianchen-partition-key`` header, which the
+    consuming services' consistent-hash exchanges route on (``shared.shards``).
+    """
+
+    def get_dependency(self, worker_ctx):
+        extra_headers = self.get_message_headers(worker_ctx)
+
+        def dispatch(event_type, event_data):
+            headers = dict(extra_headers)
+            key = partition_key(event_data)
+            if key:
+                headers[PARTITION_HEADER] = key
+            self.publisher.publish(event_data, exchange=self.exchange, routing_key=event_type,
+                                   extra_headers=headers)
+
+        return dispatch
 
 
 def health(service_name: str, db):
