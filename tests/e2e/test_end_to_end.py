@@ -58,3 +58,32 @@ def test_malformed_message_is_dead_lettered_and_its_reason_kept(system):
     from shared.broker_admin import queue_depths
     system.wait_for(lambda: queue_depths(system.vhost).get("dlq.violations.intake", 0) >= 1,
                     message="the message in the dead-letter queue")
+
+
+def test_every_decision_is_in_a_ledger_that_verifies(system):
+    """Violation accepted, restrictions imposed, answers given: each service's chain holds them
+    and verifies (tampering is covered in tests/integration/test_ledger.py)."""
+    from shared.ledger import verify
+    body = violation()
+    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+        agency.publish(body)
+    gatekeeper = system.session("gatekeeper", "bank-2")
+    url = system.url("restrictions", f"/v1/entities/{body['uscc']}/status")
+    answer = system.wait_for(lambda: (lambda a: a if a["record"] == "restricted" else None)(
+        gatekeeper.get(url).json()), message="the entity restricted")
+    vid = f"{body['agency_code']}/{body['document_number']}"
+
+    def logged(service, kind, **match):
+        return any(all(e["data"].get(k) == v for k, v in match.items())
+                   for e in system.db(service).ledger.find({"kind": kind}))
+
+    system.wait_for(lambda: logged("violations", "ViolationRecorded", violation_id=vid),
+                    message="the accepted violation in the ledger")
+    system.wait_for(lambda: logged("restrictions", "RestrictionImposed", uscc=body["uscc"]),
+                    message="the imposed restriction in the ledger")
+    system.wait_for(lambda: logged("restrictions", "AnswerGiven", answer_id=answer["answer_id"],
+                                   asked_by="gatekeeper:bank-2"),
+                    message="the answer in the ledger under the gate-keeper's name")
+    for service in ("violations", "restrictions", "scoring"):
+        verdict = verify(system.db(service))
+        assert verdict.ok and verdict.entries > 0, (service, verdict)
