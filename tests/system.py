@@ -101,11 +101,22 @@ class System:
             broker_admin.delete_vhost(self.vhost)
         except Exception:
             pass
-        client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
-        for name in client.list_database_names():
-            if name.startswith(self.db_prefix + "_"):
-                client.drop_database(name)
-        client.close()
+        client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000,
+                                     socketTimeoutMS=30_000)
+        try:
+            for name in (*self.services, "auth"):  # without listing: FerretDB's listDatabases
+                client.drop_database(f"{self.db_prefix}_{name}")  # can stall for minutes
+            for name in client.list_database_names():
+                if name.startswith(self.db_prefix + "_"):
+                    client.drop_database(name)
+        except pymongo.errors.PyMongoError:
+            pass  # best effort: a database left behind is only garbage under a unique prefix
+        finally:
+            client.close()
+
+    def process(self, service: str, instance: int = 0) -> subprocess.Popen:
+        """The process of one instance of a service (in start order)."""
+        return self.processes[self.services.index(service) * self.instances + instance]
 
     def key(self, role: str = "administrator", subject: str = "ops",
             rate: float = 100_000) -> str:
