@@ -34,7 +34,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help venv infra run stop status test test-unit bench logs clean
+.PHONY: help venv infra run stop status test test-faults test-unit bench logs clean
 
 help: ## list the targets
 	@echo "Lianchen make targets:"
@@ -72,6 +72,9 @@ status: ## show what is running
 
 test: infra ## infra, then the whole test suite (tests start their own service processes)
 	@$(call run_pytest,tests)
+
+test-faults: infra ## the fault-injection suite alone (restarts the local broker and store!)
+	@$(call run_pytest,tests/faults -s)
 
 test-unit: venv ## unit tests only (no infrastructure needed)
 	@$(call run_pytest,tests/unit)

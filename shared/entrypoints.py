@@ -41,6 +41,8 @@ from shared.logging import get_logger
 from shared.mongo import connect
 
 DLX = "lianchen.dlx"
+MAX_HTTP_BODY = 2 * 1024 * 1024  # bytes; a batch of 500 records is well under 1 MiB
+MAX_MESSAGE_BODY = 256 * 1024  # bytes; one record, amendment or revocation
 AUTHORIZATION_HEADER = "authorization"
 ATTEMPTS_HEADER = "x-lianchen-attempts"
 REASON_HEADER = "x-lianchen-reason"
@@ -52,6 +54,10 @@ ROUTING_KEY_HEADER = "x-lianchen-routing-key"
 MAX_DELAY_MS = 60_000
 
 _log = get_logger(component="entrypoints")
+
+
+class TooLarge(Exception):
+    pass
 
 
 class PermanentError(Exception):
@@ -273,6 +279,9 @@ class ReliableConsumer(_Failures, Consumer):
     def handle_message(self, body, message):
         context_data = self.unpack_message_headers(message)
         context_data.pop(auth.PRINCIPAL_KEY, None)
+        if len(message.body or b"") > MAX_MESSAGE_BODY:
+            self._refuse(message, f"PermanentError: message body over {MAX_MESSAGE_BODY} bytes")
+            return
         if self.roles is not PUBLIC:
             try:
                 principal = self.guard.admit_message(message.headers or {}, self.roles)
@@ -372,6 +381,8 @@ class HttpEntrypoint(HttpRequestHandler):
         try:
             context_data = {"correlation_id": correlation_id}
             principal = self.guard.admit(request, self.roles)
+            if (request.content_length or 0) > MAX_HTTP_BODY:
+                raise TooLarge(f"request body over {MAX_HTTP_BODY} bytes")
             if principal is not None:
                 context_data[auth.PRINCIPAL_KEY] = principal.encode()
                 context_data["client_id"] = f"{principal.role}:{principal.subject}"
@@ -397,6 +408,8 @@ class HttpEntrypoint(HttpRequestHandler):
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="lianchen"'
             return response
+        if isinstance(exc, TooLarge):
+            return problem(413, str(exc))
         if isinstance(exc, auth.RateLimited):
             response = problem(429, str(exc))
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
