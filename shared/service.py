@@ -1,9 +1,12 @@
-"""Pieces every service has: health endpoint, outbox relay timer, common dependencies."""
+"""Pieces every service has: health endpoint, published contracts and metrics, dispatcher."""
 from __future__ import annotations
 
 from nameko.events import EventDispatcher
+from werkzeug.wrappers import Response
 
-from shared.entrypoints import json_response
+from contracts import asyncapi, openapi
+from shared import metrics as process_metrics
+from shared.entrypoints import PUBLIC, http, json_response
 
 
 def health_body(service: str, db) -> dict:
@@ -21,3 +24,27 @@ def health(service_name: str, db):
     except Exception as exc:  # store down: say so, don't crash
         return json_response(503, {"service": service_name, "status": "degraded",
                                    "error": type(exc).__name__})
+
+
+class Published:
+    """Base class of every service: what it publishes without a credential.
+
+    ``GET /openapi.json`` (this service's paths, from ``contracts.http``), ``GET /asyncapi.json``
+    (the broker's contract) and ``GET /metrics`` (Prometheus, this process). nameko finds these
+    entrypoints on the base class; the documents are built once per process.
+    """
+
+    name: str
+
+    @http("GET", "/openapi.json", roles=PUBLIC)
+    def openapi_json(self, request):
+        return Response(openapi.served(self.name), mimetype="application/json")
+
+    @http("GET", "/asyncapi.json", roles=PUBLIC)
+    def asyncapi_json(self, request):
+        return Response(asyncapi.served(), mimetype="application/json")
+
+    @http("GET", "/metrics", roles=PUBLIC)
+    def metrics(self, request):
+        body, content_type = process_metrics.exposition()
+        return Response(body, headers={"Content-Type": content_type})
