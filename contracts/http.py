@@ -130,7 +130,7 @@ def endpoint(service: str, method: str, rule: str, *, handler: str, roles, summa
 
 
 def published_endpoints(service: str) -> list[Endpoint]:
-    """What every service serves without a credential (``shared.service.Published`` + health)."""
+    """What every service serves without a credential (``shared.service.published`` + health)."""
     return [
         Endpoint(service, "GET", "/health", "health", PUBLIC, "Liveness and store reachability",
                  {200: Answer("up, store reachable", HealthSchema),

@@ -151,7 +151,8 @@ def write(directory: Path = DOCS) -> list[Path]:
     return written
 
 
-def run(check: bool, directory: Path = DOCS, out=sys.stdout, err=sys.stderr) -> int:
+def run(check: bool, directory: Path = DOCS, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     problems = route_problems() + event_problems()
     for problem in problems:
         print(f"contract: {problem}", file=err)

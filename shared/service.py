@@ -26,25 +26,31 @@ def health(service_name: str, db):
                                    "error": type(exc).__name__})
 
 
-class Published:
-    """Base class of every service: what it publishes without a credential.
+@http("GET", "/openapi.json", roles=PUBLIC)
+def _openapi_json(self, request):
+    return Response(openapi.served(self.name), mimetype="application/json")
+
+
+@http("GET", "/asyncapi.json", roles=PUBLIC)
+def _asyncapi_json(self, request):
+    return Response(asyncapi.served(), mimetype="application/json")
+
+
+@http("GET", "/metrics", roles=PUBLIC)
+def _metrics(self, request):
+    body, content_type = process_metrics.exposition()
+    return Response(body, headers={"Content-Type": content_type})
+
+
+def published(service_cls):
+    """Class decorator for every service: what it publishes without a credential.
 
     ``GET /openapi.json`` (this service's paths, from ``contracts.http``), ``GET /asyncapi.json``
-    (the broker's contract) and ``GET /metrics`` (Prometheus, this process). nameko finds these
-    entrypoints on the base class; the documents are built once per process.
+    (the broker's contract) and ``GET /metrics`` (Prometheus, this process); the documents are
+    built once per process. A decorator rather than a base class: ``nameko run`` would take a
+    base class with entrypoints, imported into a service module, for a service of its own.
     """
-
-    name: str
-
-    @http("GET", "/openapi.json", roles=PUBLIC)
-    def openapi_json(self, request):
-        return Response(openapi.served(self.name), mimetype="application/json")
-
-    @http("GET", "/asyncapi.json", roles=PUBLIC)
-    def asyncapi_json(self, request):
-        return Response(asyncapi.served(), mimetype="application/json")
-
-    @http("GET", "/metrics", roles=PUBLIC)
-    def metrics(self, request):
-        body, content_type = process_metrics.exposition()
-        return Response(body, headers={"Content-Type": content_type})
+    service_cls.openapi_json = _openapi_json
+    service_cls.asyncapi_json = _asyncapi_json
+    service_cls.metrics = _metrics
+    return service_cls

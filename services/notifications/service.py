@@ -15,7 +15,7 @@ from contracts.notifications import SubscriptionSchema
 from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Published, health
+from shared.service import health, published
 from shared.store import insert_once
 
 ACT_WITHIN = timedelta(days=3)
@@ -36,7 +36,8 @@ def wants(subscription: dict, restriction: dict, member_platforms: set[str]) -> 
     return restriction["sector"] in (subscription.get("sectors") or SECTORS)
 
 
-class NotificationsService(Published):
+@published
+class NotificationsService:
     name = "notifications"
 
     db = Mongo("notifications", indexes=ensure_indexes)

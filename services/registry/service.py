@@ -17,7 +17,7 @@ from shared.entrypoints import PUBLIC, event_handler, http, json_response, probl
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, Published, health
+from shared.service import Dispatcher, health, published
 from shared.store import apply_versioned, insert_once
 
 
@@ -36,7 +36,8 @@ def protect_identity(number: str) -> dict:
     return {"id_hash": digest, "id_masked": number[:3] + "*" * 11 + number[-4:]}
 
 
-class RegistryService(Published):
+@published
+class RegistryService:
     name = "registry"
 
     db = Mongo("registry", indexes=ensure_indexes)

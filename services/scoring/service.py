@@ -12,7 +12,7 @@ from shared.entrypoints import PUBLIC, event_handler, http, json_response, probl
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, Published, health
+from shared.service import Dispatcher, health, published
 from services.restrictions.gate import BadQuery, parse_code
 from services.scoring.model import ScoreModel
 
@@ -33,7 +33,8 @@ def merge_version(records: list[dict], incoming: dict) -> list[dict] | None:
     return records + [incoming]
 
 
-class ScoringService(Published):
+@published
+class ScoringService:
     name = "scoring"
 
     db = Mongo("scoring", indexes=ensure_indexes)

@@ -11,7 +11,7 @@ from shared.auth import Caller
 from shared.entrypoints import PUBLIC, PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, Published, health
+from shared.service import Dispatcher, health, published
 from services.violations.intake import Intake, ensure_indexes
 from services.violations.jurisdiction import Jurisdictions
 
@@ -24,7 +24,8 @@ JURISDICTIONS = Jurisdictions.load()
 MAX_BATCH = 500
 
 
-class ViolationsService(Published):
+@published
+class ViolationsService:
     name = "violations"
 
     db = Mongo("violations", indexes=ensure_indexes)
