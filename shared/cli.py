@@ -96,7 +96,7 @@ def _change_line(change: dict) -> str:
     tail = (f"lifted: {change.get('lift_reason') or '-'}" if change["change"] == "lifted"
             else f"until {until}")
     return (f"{change['at'][:19]}  {change['change']:<8}{change['uscc']}  "
-            f"{change['sector']:<14}{change['measure_id']:<28}{tail}  [{change['restriction_id']}]")
+            f"{change['sector']:<14}{change['measure_id']:<10}{tail}  [{change['restriction_id']}]")
 
 
 def cmd_changes(args) -> int:
