@@ -14,7 +14,7 @@ def _doc(text: str) -> dict:
     return {"metadata": {"description": text}}
 
 
-class LegalRepresentativeSchema(StrictSchema):
+class EntityRepresentativeSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     id_number = fields.String(required=True, validate=validate.Regexp(
         r"^\d{17}[\dXx]$", error="must be an 18-character resident identity number"),
@@ -25,7 +25,7 @@ class EntitySchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     industry = fields.String(load_default=None, validate=validate.Length(max=100))
     status = fields.String(load_default="operating", validate=validate.OneOf(ENTITY_STATUSES))
-    legal_representative = fields.Nested(LegalRepresentativeSchema, load_default=None)
+    legal_representative = fields.Nested(EntityRepresentativeSchema, load_default=None)
 
 
 class MembershipSchema(StrictSchema):
