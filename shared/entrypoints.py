@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -36,7 +37,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from contracts.common import field_errors
-from shared import auth
+from shared import auth, metrics
 from shared.logging import get_logger
 from shared.mongo import connect
 
@@ -181,6 +182,7 @@ class _Failures:
         })
         dlx, dlq, _ = self._failure_entities()
         self._publish(message, dlx, queue_name, headers, declare=[dlx, dlq])
+        metrics.message("dead_lettered", self.container.service_name, queue_name)
         _log.warning("message dead-lettered", queue=queue_name, reason=reason[:300],
                      attempts=attempts)
 
@@ -193,11 +195,14 @@ class _Failures:
         headers[REASON_HEADER] = reason[:1000]
         self._publish(message, "", retry_queue.name, headers, declare=[retry_queue],
                       expiration=delay / 1000.0)
+        metrics.message("retried", self.container.service_name, queue_name)
         _log.info("message scheduled for retry", queue=queue_name, attempt=attempts,
                   delay_ms=delay, reason=reason[:300])
 
     def settle(self, message, exc_info):
         """Ack after success, or after the failure was safely re-published."""
+        metrics.message("handled" if exc_info is None else "failed",
+                        self.container.service_name, self.queue.name)
         if exc_info is not None:
             exc = exc_info[1]
             attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
@@ -377,6 +382,7 @@ class HttpEntrypoint(HttpRequestHandler):
 
     def handle_request(self, request):
         request.shallow = False
+        started = time.perf_counter()
         correlation_id = request.headers.get("X-Correlation-Id") or new_correlation_id()
         try:
             context_data = {"correlation_id": correlation_id}
@@ -396,6 +402,8 @@ class HttpEntrypoint(HttpRequestHandler):
         except Exception as exc:
             response = self.response_from_exception(exc)
         response.headers["X-Correlation-Id"] = correlation_id
+        metrics.http_request(self.container.service_name, self.method, self.url,
+                             response.status_code, time.perf_counter() - started)
         return response
 
     def response_from_exception(self, exc):

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from marshmallow import fields, validate
 from nameko.rpc import RpcProxy
 
 from contracts.events import SECTORS, read_event
-from contracts.violation import StrictSchema
+from contracts.notifications import SubscriptionSchema
 from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import health
+from shared.service import health, published
 from shared.store import insert_once
 
 ACT_WITHIN = timedelta(days=3)
@@ -28,17 +27,6 @@ def ensure_indexes(db) -> None:
     db.subscriptions.create_index("platform_id")
 
 
-class SubscriptionSchema(StrictSchema):
-    subscriber_id = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9_-]{1,63}$", error="must be 2-64 of a-z, 0-9, '_' and '-'"))
-    kind = fields.String(required=True, validate=validate.OneOf(("platform", "department")))
-    platform_id = fields.String(load_default=None)
-    sectors = fields.List(fields.String(validate=validate.OneOf(SECTORS)), load_default=None)
-    measures = fields.List(fields.String(), load_default=None)
-    webhook_url = fields.Url(load_default=None, schemes={"https", "http"}, require_tld=False)
-    amqp_queue = fields.String(load_default=None)
-
-
 def wants(subscription: dict, restriction: dict, member_platforms: set[str]) -> bool:
     if subscription.get("measures") and restriction["measure_id"] not in subscription["measures"]:
         return False
@@ -48,6 +36,7 @@ def wants(subscription: dict, restriction: dict, member_platforms: set[str]) -> 
     return restriction["sector"] in (subscription.get("sectors") or SECTORS)
 
 
+@published
 class NotificationsService:
     name = "notifications"
 

@@ -24,7 +24,7 @@ from shared.entrypoints import PUBLIC, event_handler, http, json_response, probl
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health
+from shared.service import Dispatcher, health, published
 from shared.store import apply_versioned
 from services.restrictions import gate
 from services.restrictions.audit import Audit, summary
@@ -59,6 +59,7 @@ def prepare_store(db) -> None:
         raise InvalidCatalog(problems)
 
 
+@published
 class RestrictionsService:
     name = "restrictions"
 
