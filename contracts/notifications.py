@@ -44,8 +44,8 @@ class SubscriptionSchema(StrictSchema):
     """``POST /v1/subscriptions``: who receives notices, which ones, and how.
 
     Delivery is a webhook (``webhook_url`` with ``webhook_secret``, the HMAC key), an AMQP
-    queue of the subscriber's own (``amqp_queue``, named ``notices.<subscriber_id>[.<x>]``),
-    or neither: pull with ``GET /v1/notices``. Filters narrow what is sent: ``sectors``
+    queue of the subscriber's own (``amqp_queue``, named ``notices.<subscriber_id>[.<x>]``;
+    signed too when a ``webhook_secret`` is given), or neither: pull with ``GET /v1/notices``. Filters narrow what is sent: ``sectors``
     (platforms default to ``platforms``), ``measures`` (catalog ids) and ``merchants`` (USCCs).
     """
 
@@ -80,8 +80,8 @@ class SubscriptionSchema(StrictSchema):
         if data.get("webhook_url") and not data.get("webhook_secret"):
             errors["webhook_secret"] = ["required with webhook_url (the HMAC key, "
                                         f"at least {SECRET_MIN_LENGTH} characters)"]
-        if data.get("webhook_secret") and not data.get("webhook_url"):
-            errors["webhook_url"] = ["required with webhook_secret"]
+        if data.get("webhook_secret") and not (data.get("webhook_url") or data.get("amqp_queue")):
+            errors["webhook_url"] = ["required with webhook_secret (or amqp_queue)"]
         subscriber = data.get("subscriber_id") or data.get("platform_id")
         queue = data.get("amqp_queue")
         if queue and subscriber and not (queue == f"notices.{subscriber}"

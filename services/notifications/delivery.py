@@ -36,7 +36,7 @@ import requests
 from eventlet.queue import Empty, LightQueue
 from eventlet.semaphore import Semaphore
 from kombu import Queue
-from nameko.amqp.publish import get_producer
+from nameko.amqp.publish import get_connection, get_producer
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from pymongo.errors import DuplicateKeyError
@@ -177,6 +177,16 @@ class AmqpTransport:
 
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
+
+    def declare(self, name: str) -> None:
+        """Create the subscriber's queue (durable) when it subscribes: nothing sent before
+        its consumer first connects is lost."""
+        with get_connection(self.amqp_uri) as connection:
+            channel = connection.channel()
+            try:
+                Queue(name, durable=True)(channel).declare()
+            finally:
+                channel.close()
 
     def send(self, lane, subscription: dict, doc: dict, attempt: int) -> Outcome:
         name = subscription["amqp_queue"]

@@ -190,6 +190,8 @@ class NotificationsService:
             existing = self.db.subscriptions.find_one({"_id": sub_id})
             if existing is not None and not self._owns(existing):
                 return problem(403, f"subscriber {sub_id} belongs to another platform")
+            if data.get("amqp_queue"):
+                self.courier.transports["amqp"].declare(data["amqp_queue"])
             fields_ = {**data, "updated_at": now}
             if existing is None:
                 self.db.subscriptions.insert_one({"_id": sub_id, **fields_, "created_at": now})
