@@ -121,7 +121,7 @@ def cmd_notices(args) -> int:
                 {"subscriber_id": args.subscriber} if args.subscriber else {"all": True})
     body = _json_or_error(_request("post", f"{base}:redeliver", json=selector))
     for result in body["results"]:
-        if result["result"] != "redelivering":
+        if not result["result"].startswith("redelivering"):
             print(f"{result['notice_id']}: {result['result']}")
     print(f"redelivering {body['redelivered']} notice(s)")
     return 0

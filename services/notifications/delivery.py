@@ -477,17 +477,19 @@ class Courier(DependencyProvider):
         return [{**{k: v for k, v in d.items() if k != "_id"}, "notice_id": d["_id"]}
                 for d in found]
 
-    def redeliver(self, notice_id: str, by: str) -> str:
-        """Send a dead-lettered notice again with a fresh attempt budget (its imposition
-        first, for a lift whose imposition is dead too). Returns what happened."""
+    def redeliver(self, notice_id: str, by: str) -> list[str]:
+        """Send a dead-lettered notice again with a fresh attempt budget (for a lift whose
+        imposition is dead too, the imposition first). Returns the ids sent again: empty
+        when the notice is not (or no longer) dead-lettered."""
         letter = self.db.dead_letters.find_one({"_id": notice_id})
         if letter is None or letter.get("state") != "dead":
-            return "not dead-lettered"
+            return []
         doc = self.db.notices.find_one({"_id": notice_id})
         if doc is None:
-            return "unknown notice"
+            return []
+        sent = []
         if doc["kind"] == "lifted" and doc.get("imposition_id"):
-            self.redeliver(doc["imposition_id"], by)
+            sent += self.redeliver(doc["imposition_id"], by)
         now = datetime.now(timezone.utc)
         with doc_lock(self.db.dead_letters, notice_id):
             self.db.dead_letters.update_one({"_id": notice_id}, {"$set": {
@@ -501,7 +503,7 @@ class Courier(DependencyProvider):
         self.track(doc)
         _log.info("dead-lettered notice redelivered", notice_id=notice_id, by=by,
                   subscriber=doc["subscriber_id"])
-        return "redelivering"
+        return sent + [notice_id]
 
 
 def _seconds_until(when: datetime | None) -> float:

@@ -412,9 +412,19 @@ class NotificationsService:
             ids = [d["notice_id"] for d in self.courier.dead_letters(
                 data.get("subscriber_id"), limit=10_000)]
         by = f"{self.caller.role}:{self.caller.subject}"
-        results = [{"notice_id": nid, "result": self.courier.redeliver(nid, by)} for nid in ids]
-        return json_response(200, {"redelivered": sum(r["result"] == "redelivering"
-                                                      for r in results), "results": results})
+        sent: list[str] = []
+        results = []
+        for nid in ids:
+            if nid in sent:
+                results.append({"notice_id": nid, "result": "redelivering"})
+                continue
+            again = self.courier.redeliver(nid, by)
+            sent += again
+            results.append({"notice_id": nid, "result": "redelivering" if again else
+                            "not dead-lettered"})
+            results += [{"notice_id": other, "result": "redelivering (before its lift)"}
+                        for other in again if other != nid and other not in ids]
+        return json_response(200, {"redelivered": len(sent), "results": results})
 
     @timer(interval=2)
     def relay_outbox(self):

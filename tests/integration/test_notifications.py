@@ -1,5 +1,5 @@
 """Notices, signed webhook delivery, retries, dead letters and ordering against the real broker,
-the real store and a real local HTTP receiver (tests/notify_receiver.py)."""
+the real store and a real local HTTP receiver (tests.notify_support.py)."""
 from __future__ import annotations
 
 import itertools
@@ -16,7 +16,7 @@ from services.notifications.signing import InvalidSignature, verify
 from services.registry.service import RegistryService
 from tests.factories import make_uscc
 from tests.integration.conftest import wait_for
-from tests.notify_receiver import Receiver
+from tests.notify_support import Receiver
 from tests.system import free_port
 
 pytestmark = pytest.mark.integration

@@ -1,9 +1,10 @@
-"""A real local webhook receiver for notification tests and the benchmark.
+"""Support for notification tests and the benchmark: a real local webhook receiver, and a
+``System`` that cleans up without listing databases.
 
-It verifies every signature (``services.notifications.signing.verify``), records each request
-(raw body, headers, outcome), counts duplicates by notice id, and can misbehave on purpose per
-path: answer a status, close the connection without answering, answer slowly, or hang until
-released. Runs in a thread (a green thread under eventlet in the test process).
+The receiver verifies every signature (``services.notifications.signing.verify``), records
+each request (raw body, headers, outcome), counts duplicates by notice id, and can misbehave
+on purpose per path: answer a status, close the connection without answering, answer slowly,
+or hang until released. It runs in a thread (a green one under eventlet in tests).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from contracts.notifications import KIND_HEADER, NOTICE_ID_HEADER, SIGNATURE_HEADER
 from services.notifications.signing import InvalidSignature, verify
-from tests.system import free_port
+from tests.system import MONGO_URI, System, free_port
 
 
 @dataclass
@@ -147,3 +148,29 @@ class Receiver:
     def _record(self, request: Request) -> None:
         with self.lock:
             self.requests.append(request)
+
+
+class NotifySystem(System):
+    """``System`` whose ``stop`` drops its databases by name. FerretDB 1.24's listDatabases
+    (which ``System.stop`` uses) has been seen here to stall for good while every single
+    database kept answering; by name, clean-up never depends on it."""
+
+    def stop(self) -> None:
+        import pymongo
+        from shared import broker_admin
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except Exception:
+                process.kill()
+        self.processes.clear()
+        try:
+            broker_admin.delete_vhost(self.vhost)
+        except Exception:
+            pass
+        client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
+        for service in (*self.services, "auth"):
+            client.drop_database(f"{self.db_prefix}_{service}")
+        client.close()
