@@ -155,6 +155,9 @@ class Platform:
 
 def make_handler(platform: Platform):
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the sender reuses its connection
+        disable_nagle_algorithm = True  # headers and body are separate writes
+
         def log_message(self, *args):
             pass
 

@@ -477,33 +477,44 @@ class Courier(DependencyProvider):
         return [{**{k: v for k, v in d.items() if k != "_id"}, "notice_id": d["_id"]}
                 for d in found]
 
-    def redeliver(self, notice_id: str, by: str) -> list[str]:
-        """Send a dead-lettered notice again with a fresh attempt budget (for a lift whose
-        imposition is dead too, the imposition first). Returns the ids sent again: empty
-        when the notice is not (or no longer) dead-lettered."""
-        letter = self.db.dead_letters.find_one({"_id": notice_id})
-        if letter is None or letter.get("state") != "dead":
+    def redeliver(self, notice_ids: list[str], by: str) -> list[str]:
+        """Send dead-lettered notices again, each with a fresh attempt budget. A lift whose
+        imposition is dead-lettered too takes the imposition along, and goes after it.
+        Returns the ids sent again, in order (ids not dead-lettered are skipped).
+
+        One read and one update per collection for the whole batch (an operator may
+        redeliver thousands after an outage); no per-document lock is needed: a
+        dead-lettered notice has no other writer until it is tracked again, below."""
+        letters = self._dead_among(notice_ids)
+        docs = {d["_id"]: d for d in self.db.notices.find({"_id": {"$in": list(letters)}})}
+        impositions = {d["imposition_id"] for d in docs.values()
+                       if d["kind"] == "lifted" and d.get("imposition_id")} - set(docs)
+        if impositions:
+            letters |= self._dead_among(list(impositions))
+            docs.update({d["_id"]: d for d in self.db.notices.find(
+                {"_id": {"$in": list(letters - set(docs))}})})
+        ordered = sorted(docs.values(), key=lambda d: (d["created_at"], d["kind"] == "lifted"))
+        ids = [d["_id"] for d in ordered]
+        if not ids:
             return []
-        doc = self.db.notices.find_one({"_id": notice_id})
-        if doc is None:
-            return []
-        sent = []
-        if doc["kind"] == "lifted" and doc.get("imposition_id"):
-            sent += self.redeliver(doc["imposition_id"], by)
         now = datetime.now(timezone.utc)
-        with doc_lock(self.db.dead_letters, notice_id):
-            self.db.dead_letters.update_one({"_id": notice_id}, {"$set": {
-                "state": "redelivered", "redelivered_at": now, "redelivered_by": by}})
-        with doc_lock(self.db.notices, notice_id):
-            self.db.notices.update_one({"_id": notice_id}, {"$set": {
-                "delivery.state": "pending", "delivery.attempts": 0,
-                "delivery.next_attempt_at": None}})
-        doc["delivery"].update(state="pending", attempts=0, next_attempt_at=None)
-        self.subscriptions.forget(doc["subscriber_id"])
-        self.track(doc)
-        _log.info("dead-lettered notice redelivered", notice_id=notice_id, by=by,
-                  subscriber=doc["subscriber_id"])
-        return sent + [notice_id]
+        self.db.dead_letters.update_many({"_id": {"$in": ids}}, {"$set": {
+            "state": "redelivered", "redelivered_at": now, "redelivered_by": by}})
+        self.db.notices.update_many({"_id": {"$in": ids}}, {"$set": {
+            "delivery.state": "pending", "delivery.attempts": 0,
+            "delivery.next_attempt_at": None}})
+        for doc in ordered:
+            doc["delivery"].update(state="pending", attempts=0, next_attempt_at=None)
+            self.subscriptions.forget(doc["subscriber_id"])
+            self.track(doc)
+        _log.info("dead-lettered notices redelivered", count=len(ids), by=by)
+        return ids
+
+    def _dead_among(self, notice_ids: list[str]) -> set[str]:
+        if not notice_ids:
+            return set()
+        return {d["_id"] for d in self.db.dead_letters.find(
+            {"_id": {"$in": list(notice_ids)}, "state": "dead"}, {"_id": 1})}
 
 
 def _seconds_until(when: datetime | None) -> float:

@@ -411,19 +411,11 @@ class NotificationsService:
         else:
             ids = [d["notice_id"] for d in self.courier.dead_letters(
                 data.get("subscriber_id"), limit=10_000)]
-        by = f"{self.caller.role}:{self.caller.subject}"
-        sent: list[str] = []
-        results = []
-        for nid in ids:
-            if nid in sent:
-                results.append({"notice_id": nid, "result": "redelivering"})
-                continue
-            again = self.courier.redeliver(nid, by)
-            sent += again
-            results.append({"notice_id": nid, "result": "redelivering" if again else
-                            "not dead-lettered"})
-            results += [{"notice_id": other, "result": "redelivering (before its lift)"}
-                        for other in again if other != nid and other not in ids]
+        sent = self.courier.redeliver(ids, f"{self.caller.role}:{self.caller.subject}")
+        results = [{"notice_id": nid, "result": "redelivering" if nid in sent
+                    else "not dead-lettered"} for nid in ids]
+        results += [{"notice_id": nid, "result": "redelivering (its lift was asked for)"}
+                    for nid in sent if nid not in set(ids)]
         return json_response(200, {"redelivered": len(sent), "results": results})
 
     @timer(interval=2)
