@@ -195,3 +195,19 @@ def test_closure_counts_sent_acknowledged_applied_and_overdue():
         "overdue": 3, "pending": 1, "dead": 1, "informational": 1}
     before = closure(docs, {}, {"a"}, set(), {}, as_of=NOW - timedelta(days=1))
     assert before["totals"]["overdue"] == 0
+
+
+def test_the_verification_snippet_in_the_docs_works_as_documented():
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text("utf-8")
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", text, re.S)
+                   if "def verify" in block)
+    scope: dict = {}
+    exec(snippet, scope)
+    body = '{"notice_id":"ntc_1"}'.encode()
+    header = sign(SECRET, body, 1_700_000_000)
+    assert scope["verify"](SECRET, body, header, now=1_700_000_010) == 1_700_000_000
+    for bad_body, now in ((body + b" ", 1_700_000_010), (body, 1_700_000_301)):
+        with pytest.raises(scope["InvalidSignature"]):
+            scope["verify"](SECRET, bad_body, header, now=now)
