@@ -75,8 +75,9 @@ def plain_posts(receiver: Receiver, sample_body: bytes) -> float:
 
 
 def main() -> None:
-    system = NotifySystem(services=("registry", "notifications"),
-                          extra_env={"NOTIFY_MAX_ATTEMPTS": "1", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}).start()
+    quiet = {"NOTIFY_MAX_ATTEMPTS": "1",
+             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
+    system = NotifySystem(services=("registry", "notifications"), extra_env=quiet).start()
     receiver = Receiver().start()
     try:
         hook = f"/hooks/{PLATFORM}"

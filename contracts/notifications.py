@@ -45,8 +45,9 @@ class SubscriptionSchema(StrictSchema):
 
     Delivery is a webhook (``webhook_url`` with ``webhook_secret``, the HMAC key), an AMQP
     queue of the subscriber's own (``amqp_queue``, named ``notices.<subscriber_id>[.<x>]``;
-    signed too when a ``webhook_secret`` is given), or neither: pull with ``GET /v1/notices``. Filters narrow what is sent: ``sectors``
-    (platforms default to ``platforms``), ``measures`` (catalog ids) and ``merchants`` (USCCs).
+    signed too when a ``webhook_secret`` is given), or neither: pull with ``GET /v1/notices``.
+    Filters narrow what is sent: ``sectors`` (platforms default to ``platforms``), ``measures``
+    (catalog ids) and ``merchants`` (USCCs).
     """
 
     subscriber_id = fields.String(load_default=None, validate=validate.Regexp(

@@ -107,7 +107,9 @@ def cmd_notices(args) -> int:
     """Dead-lettered notices (administrators): list them, or redeliver them."""
     base = f"{_url('notifications')}/v1/dead-notices"
     if args.action == "dead":
-        params = {"limit": args.limit, **({"subscriber": args.subscriber} if args.subscriber else {})}
+        params = {"limit": args.limit}
+        if args.subscriber:
+            params["subscriber"] = args.subscriber
         response = _request("get", base, params=params)
         body = _json_or_error(response)
         for letter in body["dead_notices"]:

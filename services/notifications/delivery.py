@@ -45,6 +45,7 @@ from contracts.notifications import (ATTEMPT_HEADER, KIND_HEADER, NOTICE_ID_HEAD
                                      SIGNATURE_HEADER, delivery_mode)
 from services.notifications.notices import PUSH_MODES
 from services.notifications.signing import signature_header
+from shared.ledger import LedgerHub, digest
 from shared.locks import doc_lock
 from shared.logging import get_logger
 from shared.mongo import connect, database_name
@@ -252,7 +253,12 @@ class Subscriptions:
 
 
 class Courier(DependencyProvider):
-    """The delivery engine of one container; workers get the courier itself."""
+    """The delivery engine of one container; workers get the courier itself.
+
+    Deliveries, dead letters, redeliveries and feedback are decisions: each is appended to the
+    service's ledger (``shared.ledger``), the notice by id and a digest of its body."""
+
+    ledger_hub = LedgerHub()
 
     def setup(self):
         config = self.container.config
@@ -279,6 +285,13 @@ class Courier(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self
+
+    def decision(self, kind: str, doc: dict, **data) -> None:
+        self.ledger_hub.ledger.append(kind, {
+            "notice_id": doc["_id"], "subscriber_id": doc["subscriber_id"],
+            "uscc": doc["uscc"], "notice_kind": doc["kind"],
+            "correlation_id": doc.get("correlation_id"),
+            **({"digest": digest(doc["body"])} if "body" in doc else {}), **data})
 
     # -- taking notices on ---------------------------------------------------------------
     def track(self, doc: dict) -> bool:
@@ -423,6 +436,8 @@ class Courier(DependencyProvider):
         lane.docs.pop(doc["_id"], None)
         for lift in lane.held.pop(doc["_id"], []):
             lane.push(lift, time.monotonic())
+        self.decision("NoticeDelivered", doc, mode=mode, attempts=attempt,
+                      status=outcome.status)
         _log.info("notice delivered", notice_id=doc["_id"], subscriber=doc["subscriber_id"],
                   kind=doc["kind"], attempts=attempt, correlation_id=doc["correlation_id"])
 
@@ -458,6 +473,7 @@ class Courier(DependencyProvider):
                 "delivery.last_error": reason[:1000]}})
         doc["delivery"].update(state="dead", attempts=attempts, last_error=reason)
         lane.docs.pop(doc["_id"], None)
+        self.decision("NoticeDeadLettered", doc, attempts=attempts, reason=reason[:300])
         _log.warning("notice dead-lettered", notice_id=doc["_id"],
                      subscriber=doc["subscriber_id"], kind=doc["kind"], attempts=attempts,
                      reason=reason[:300], correlation_id=doc["correlation_id"])
@@ -506,6 +522,7 @@ class Courier(DependencyProvider):
         for doc in ordered:
             doc["delivery"].update(state="pending", attempts=0, next_attempt_at=None)
             self.subscriptions.forget(doc["subscriber_id"])
+            self.decision("NoticeRedelivered", doc, by=by)
             self.track(doc)
         _log.info("dead-lettered notices redelivered", count=len(ids), by=by)
         return ids

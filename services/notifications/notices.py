@@ -44,7 +44,8 @@ def wants(subscription: dict, restriction: dict, member_platforms: set[str]) -> 
         return False
     if subscription["kind"] == "platform":
         sectors = subscription.get("sectors") or ["platforms"]
-        return subscription.get("platform_id") in member_platforms and restriction["sector"] in sectors
+        return (subscription.get("platform_id") in member_platforms
+                and restriction["sector"] in sectors)
     return restriction["sector"] in (subscription.get("sectors") or SECTORS)
 
 

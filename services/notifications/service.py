@@ -132,8 +132,8 @@ class NotificationsService:
     @event_handler("notifications", "MerchantCleared")
     def on_merchant_cleared(self, body):
         envelope, cleared = read_event(body)
-        subscriptions = [s for s in self.db.subscriptions.find({})
-                         if s["kind"] == "platform" and s.get("platform_id") != cleared["platform_id"]]
+        subscriptions = [s for s in self.db.subscriptions.find({}) if s["kind"] == "platform"
+                         and s.get("platform_id") != cleared["platform_id"]]
         if not subscriptions:
             return
         members = self._memberships(cleared["uscc"])
@@ -226,7 +226,8 @@ class NotificationsService:
 
     def _owns(self, subscription: dict) -> bool:
         """Platforms see and manage only their own subscriptions (and their notices)."""
-        return self.caller.role != "platform" or subscription.get("platform_id") == self.caller.subject
+        return (self.caller.role != "platform"
+                or subscription.get("platform_id") == self.caller.subject)
 
     def _subscription(self, subscriber_id):
         doc = self.db.subscriptions.find_one({"_id": subscriber_id})
@@ -347,6 +348,9 @@ class NotificationsService:
                 return problem(409, f"feedback {data['status']} was already posted for "
                                     f"notice {notice_id} with other content; it is kept as "
                                     f"first posted")
+        self.courier.decision("FeedbackRecorded", notice, status=data["status"],
+                              actions=data.get("actions"), reference=data.get("reference"),
+                              by=doc["by"])
         self.log.info("feedback recorded", notice_id=notice_id, status=data["status"],
                       subscriber=notice["subscriber_id"], mutual_recognition=bool(events))
         return json_response(201, _feedback_view({"_id": feedback_id, **doc}))

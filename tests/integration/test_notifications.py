@@ -141,7 +141,7 @@ def test_a_notice_reaches_each_member_platform_signed_and_once(world):
     world.subscribe("mall-b")
     r = restriction(code)
     world.impose(r)
-    wait_for(lambda: world.receiver.unique("/hooks/mall-a") and world.receiver.unique("/hooks/mall-b"),
+    wait_for(lambda: all(world.receiver.unique(f"/hooks/{p}") for p in ("mall-a", "mall-b")),
              message="a notice at each platform")
     world.impose(r)  # the same event again records and sends nothing new
     wait_for(lambda: all(n["status"] == "delivered" for n in world.notices("mall-a")),
@@ -157,6 +157,10 @@ def test_a_notice_reaches_each_member_platform_signed_and_once(world):
         assert body["restriction"]["source"]["document_number"].startswith("闽市监罚")
     assert world.receiver.all("/hooks/mall-a")[0].headers["X-Correlation-Id"] == "it-corr"
     assert len(world.notices("mall-a")) == 1 and world.db.notices.count_documents({}) == 2
+    from shared.ledger import verify as verify_ledger
+    wait_for(lambda: world.db.ledger.count_documents({"kind": "NoticeDelivered"}) == 2,
+             message="both deliveries in the decision ledger")
+    assert verify_ledger(world.db).ok
 
 
 def test_a_failing_receiver_gets_the_same_notice_again_with_the_same_body(world):
@@ -236,7 +240,8 @@ def test_after_the_limit_a_notice_is_dead_lettered_and_an_operator_redelivers_it
     wait_for(lambda: world.status("mall-a") == "delivered", message="receipt")
     assert world.admin.get("/v1/dead-notices").json()["dead_notices"] == []
     assert world.receiver.duplicates("/hooks/mall-a") == 0
-    again = world.admin.post("/v1/dead-notices:redeliver", json={"notice_ids": [dead[0]["notice_id"]]})
+    again = world.admin.post("/v1/dead-notices:redeliver",
+                             json={"notice_ids": [dead[0]["notice_id"]]})
     assert again.json()["results"][0]["result"] == "not dead-lettered"
 
 
@@ -297,7 +302,8 @@ def test_a_dead_imposition_takes_its_lift_along_and_redelivery_restores_the_orde
     code = make_uscc()
     world.member(code, "mall-a")
     world.subscribe("mall-a")
-    world.receiver.behave["/hooks/mall-a"] = lambda request: 500 if request.kind == "imposed" else "ok"
+    world.receiver.behave["/hooks/mall-a"] = (
+        lambda request: 500 if request.kind == "imposed" else "ok")
     r = restriction(code)
     world.impose(r)
     world.lift(r)
@@ -308,7 +314,8 @@ def test_a_dead_imposition_takes_its_lift_along_and_redelivery_restores_the_orde
     assert "imposition" in lift["reason"]
     assert world.receiver.accepted("/hooks/mall-a") == []  # the lift never went first
     world.receiver.behave["/hooks/mall-a"] = "ok"
-    result = world.admin.post("/v1/dead-notices:redeliver", json={"notice_ids": [lift["notice_id"]]})
+    result = world.admin.post("/v1/dead-notices:redeliver",
+                              json={"notice_ids": [lift["notice_id"]]})
     assert result.status_code == 200
     wait_for(lambda: len(world.receiver.unique("/hooks/mall-a")) == 2, message="both, in order")
     assert [t.kind for t in world.receiver.accepted("/hooks/mall-a")] == ["imposed", "lifted"]
