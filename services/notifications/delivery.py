@@ -233,11 +233,20 @@ class Lane:
 
 
 class Subscriptions:
-    """Subscriptions by id, cached for a few seconds (the courier reads one per attempt)."""
+    """Subscriptions, cached for a few seconds: the courier reads one per attempt, every
+    restriction event reads them all. Changes made through this process are seen at once
+    (``forget``); made through another instance, within ``ttl``."""
 
     def __init__(self, db, ttl: float):
         self.db, self.ttl = db, ttl
         self._cache: dict[str, tuple[float, dict | None]] = {}
+        self._all: tuple[float, list[dict]] | None = None
+
+    def all(self) -> list[dict]:
+        now = time.monotonic()
+        if self._all is None or self._all[0] <= now:
+            self._all = (now + self.ttl, list(self.db.subscriptions.find({})))
+        return self._all[1]
 
     def get(self, subscriber_id: str) -> dict | None:
         now = time.monotonic()
@@ -250,6 +259,7 @@ class Subscriptions:
 
     def forget(self, subscriber_id: str) -> None:
         self._cache.pop(subscriber_id, None)
+        self._all = None
 
 
 class Courier(DependencyProvider):

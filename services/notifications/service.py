@@ -79,7 +79,7 @@ class NotificationsService:
                      reason=payload["lift_reason"], lifted_at=payload["lifted_at"])
 
     def _notify(self, envelope, restriction, kind, reason=None, lifted_at=None):
-        subscriptions = list(self.db.subscriptions.find({}))
+        subscriptions = self.courier.subscriptions.all()
         if not subscriptions:
             return
         members = {}
@@ -132,7 +132,7 @@ class NotificationsService:
     @event_handler("notifications", "MerchantCleared")
     def on_merchant_cleared(self, body):
         envelope, cleared = read_event(body)
-        subscriptions = [s for s in self.db.subscriptions.find({}) if s["kind"] == "platform"
+        subscriptions = [s for s in self.courier.subscriptions.all() if s["kind"] == "platform"
                          and s.get("platform_id") != cleared["platform_id"]]
         if not subscriptions:
             return
