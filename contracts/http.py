@@ -274,10 +274,4 @@ endpoint("restrictions", "GET", "/v1/ping", handler="ping", roles=("gatekeeper",
          response=gate.PingSchema)
 
 # --- notifications --------------------------------------------------------------------------
-endpoint("notifications", "POST", "/v1/subscriptions", handler="post_subscription",
-         roles=("platform",), summary="Subscribe to notices (replaces a subscription by id)",
-         request=notifications.SubscriptionSchema,
-         response=notifications.SubscriptionViewSchema)
-endpoint("notifications", "GET", "/v1/notices", handler="list_notices",
-         roles=("platform", "regulator"), summary="A subscriber's notices, oldest first",
-         query=notifications.NoticesQuerySchema, response=notifications.NoticesPageSchema)
+# (documented below, after the notify merge)

@@ -6,6 +6,8 @@
     lianchen changes [--since CURSOR] [--follow]   the change feed of restrictions
     lianchen dead-letters list [QUEUE]   inspect a dead-letter queue (default dlq.violations.intake)
     lianchen dead-letters replay [QUEUE] put them back on the queue they failed on
+    lianchen notices dead [--subscriber S]          notices that could not be delivered
+    lianchen notices redeliver [ID ...] [--subscriber S | --all]   send them again
     lianchen validate-catalog [FILE]     check a measure catalog without starting anything
     lianchen validate-score-model [FILE] check a score model without starting anything
     lianchen health [--all-queues]       each service, broker and store up or down; queue depths
@@ -154,6 +156,43 @@ def cmd_dead_letters(args) -> int:
     except pika.exceptions.AMQPConnectionError as exc:
         raise UserError(f"broker unreachable at {_amqp()}: start it with make run") from exc
     return 0
+
+
+def cmd_notices(args) -> int:
+    """Dead-lettered notices (administrators): list them, or redeliver them."""
+    base = f"{_url('notifications')}/v1/dead-notices"
+    if args.action == "dead":
+        params = {"limit": args.limit}
+        if args.subscriber:
+            params["subscriber"] = args.subscriber
+        response = _request("get", base, params=params)
+        body = _json_or_error(response)
+        for letter in body["dead_notices"]:
+            print(f"{letter['dead_at']:<34} {letter['notice_id']}  {letter['subscriber_id']:<16}"
+                  f"{letter['kind']:<19}attempts={letter['attempts']}\n    {letter['reason']}")
+        print(f"{len(body['dead_notices'])} dead-lettered notice(s)")
+        return 0
+    if bool(args.ids) + bool(args.subscriber) + bool(args.all) != 1:
+        raise UserError("notices redeliver needs notice ids, --subscriber S or --all")
+    selector = ({"notice_ids": args.ids} if args.ids else
+                {"subscriber_id": args.subscriber} if args.subscriber else {"all": True})
+    body = _json_or_error(_request("post", f"{base}:redeliver", json=selector))
+    for result in body["results"]:
+        if not result["result"].startswith("redelivering"):
+            print(f"{result['notice_id']}: {result['result']}")
+    print(f"redelivering {body['redelivered']} notice(s)")
+    return 0
+
+
+def _json_or_error(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise UserError(f"unexpected answer {response.status_code} from the service") from exc
+    if response.status_code != 200:
+        details = "; ".join(f"{e['field']}: {e['problem']}" for e in body.get("errors", []))
+        raise UserError(details or body.get("error", response.text))
+    return body
 
 
 def cmd_validate_catalog(args) -> int:
@@ -373,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queue", nargs="?", default="dlq.violations.intake")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(run=cmd_dead_letters)
+    p = sub.add_parser("notices", help="dead-lettered notices: list or redeliver")
+    p.add_argument("action", choices=("dead", "redeliver"))
+    p.add_argument("ids", nargs="*", help="redeliver: notice ids")
+    p.add_argument("--subscriber", help="only this subscriber's notices")
+    p.add_argument("--all", action="store_true", help="redeliver: every dead-lettered notice")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(run=cmd_notices)
     p = sub.add_parser("validate-catalog", help="check a measure catalog file")
     p.add_argument("file", nargs="?")
     p.set_defaults(run=cmd_validate_catalog)
