@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 
 PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
-         "notifications": 8005}
+         "notifications": 8005, "repair": 8006}
 
 
 class UserError(Exception):

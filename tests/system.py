@@ -1,4 +1,4 @@
-"""Start the five services as real processes on a fresh vhost and database prefix.
+"""Start the six services as real processes on a fresh vhost and database prefix.
 
 Used by the end-to-end tests and the benchmarks: nothing is mocked, every message crosses the
 real broker and every document the real store.
@@ -23,7 +23,7 @@ from shared import broker_admin
 from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications")
+SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications", "repair")
 AMQP_BASE = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
