@@ -177,7 +177,7 @@ class Cases:
                 raise Refusal(409, f"application {app_id} was already decided: {app['status']} "
                                    f"by {decided.get('decided_by')} at "
                                    f"{_iso(decided.get('decided_at'))}",
-                              status=app["status"])
+                              application_status=app["status"])
             decision = {"decision": data["decision"], "reason": data["reason"],
                         "decided_by": self._who(), "decided_at": now}
             events = []

@@ -1,4 +1,5 @@
 """Credit repair, objections and the public record against the real broker and store."""
+import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -35,6 +36,16 @@ class Listener:
     @event_handler("repair", "ObjectionDecided")
     def decided(self, body):
         EVENTS.append(read_event(body))
+
+
+@pytest.fixture
+def db_prefix(mongo_client):
+    """The shared fixture's, dropping this test's databases by name: listing every database
+    on FerretDB can wait behind another client's long write."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    for service in ("repair", "restrictions", "auth"):
+        mongo_client.drop_database(f"{prefix}_{service}")
 
 
 @pytest.fixture
@@ -190,9 +201,9 @@ def test_serious_list_then_publicity_repair(repair, listener, config, make_sessi
     assert again.status_code == 409 and again.json()["application_id"] == first["application_id"]
 
     decide = f"/v1/repair/applications/{first['application_id']}/decision"
-    r = make_session("agency", "SXAMR").post(decide, json={"decision": "approved", "reason": "x"})
+    r = make_session("agency", "SXAMR").post(decide, json={"decision": "approved", "reason": "not mine"})
     assert r.status_code == 403
-    r = make_session("platform", "mall").post(decide, json={"decision": "approved", "reason": "x"})
+    r = make_session("platform", "mall").post(decide, json={"decision": "approved", "reason": "not mine"})
     assert r.status_code == 403
     r = agency.post(decide, json={"decision": "approved", "reason": "fine paid, harm removed"})
     assert r.status_code == 200, r.text
@@ -309,7 +320,7 @@ def test_objection_flags_the_record_and_is_decided_once(repair, listener, config
     assert r.status_code == 409 and "violation intake" in r.json()["error"]
     r = agency.post(decide, json={"outcome": "corrected", "reason": "amount corrected"})
     assert r.status_code == 409 and "amend" in r.json()["error"]
-    r = make_session("agency", "SXAMR").post(decide, json={"outcome": "upheld", "reason": "x"})
+    r = make_session("agency", "SXAMR").post(decide, json={"outcome": "upheld", "reason": "not mine"})
     assert r.status_code == 403
     r = agency.post(decide, json={"outcome": "upheld", "reason": "facts confirmed on file"})
     assert r.status_code == 200 and r.json()["outcome"] == "upheld"
