@@ -101,10 +101,11 @@ class System:
             broker_admin.delete_vhost(self.vhost)
         except Exception:
             pass
+        # Dropped by name: listing every database on FerretDB can wait behind another
+        # client's long write.
         client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
-        for name in client.list_database_names():
-            if name.startswith(self.db_prefix + "_"):
-                client.drop_database(name)
+        for service in (*self.services, "auth"):
+            client.drop_database(f"{self.db_prefix}_{service}")
         client.close()
 
     def key(self, role: str = "administrator", subject: str = "ops",
