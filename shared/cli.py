@@ -169,6 +169,31 @@ def cmd_keys(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """Verify every service's decision ledger (hash chains) on the store."""
+    from shared.ledger import verify
+    from shared.mongo import connect
+    prefix = (os.environ.get("DB_PREFIX") or "lianchen") + "_"
+    try:
+        client = connect(os.environ.get("MONGO_URI"))
+        names = [n for n in client.list_database_names() if n.startswith(prefix)
+                 and (not args.service or n == prefix + args.service)]
+    except Exception as exc:  # noqa: BLE001 - the store is down: a user-facing error
+        raise UserError(f"store unreachable: {type(exc).__name__}") from exc
+    bad = 0
+    for name in sorted(names):
+        verdict = verify(client[name])
+        if not verdict.chains:
+            continue
+        state = "ok" if verdict.ok else "TAMPERED"
+        print(f"{name.removeprefix(prefix):<15}{state:<10}{verdict.chains} chain(s), "
+              f"{verdict.entries} entries")
+        for problem in verdict.problems:
+            print(f"    {problem}")
+        bad += not verdict.ok
+    return 1 if bad else 0
+
+
 def _request(method, url, **kwargs):
     headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {_credential()}"}
     try:
@@ -209,6 +234,10 @@ def main(argv=None) -> int:
     p.add_argument("subject", nargs="?", help="agency code, platform id, gate-keeper name...")
     p.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     p.set_defaults(run=cmd_keys)
+    p = sub.add_parser("audit", help="verify the hash-chained decision ledgers")
+    p.add_argument("action", choices=("verify",))
+    p.add_argument("--service", help="only this service's ledger")
+    p.set_defaults(run=cmd_audit)
     p = sub.add_parser("health", help="services, broker and store up or down")
     p.set_defaults(run=cmd_health)
     args = parser.parse_args(argv)

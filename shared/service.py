@@ -4,6 +4,7 @@ from __future__ import annotations
 from nameko.events import EventDispatcher
 
 from shared.entrypoints import json_response
+from shared.ledger import LedgerHub, digest, event_summary
 
 
 def health_body(service: str, db) -> dict:
@@ -12,7 +13,25 @@ def health_body(service: str, db) -> dict:
 
 
 class Dispatcher(EventDispatcher):
-    """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes."""
+    """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes.
+
+    Every event published is a decision and is appended to the service's ledger
+    (``shared.ledger``) once the broker confirmed it. An event re-published by the outbox
+    relay is appended again: the ledger records publications, keyed by event id.
+    """
+
+    ledger_hub = LedgerHub()
+
+    def get_dependency(self, worker_ctx):
+        dispatch = super().get_dependency(worker_ctx)
+        ledger = self.ledger_hub.ledger
+
+        def dispatch_and_log(event_type, event_data):
+            dispatch(event_type, event_data)
+            ledger.append(event_type, event_summary(event_data)
+                          if isinstance(event_data, dict) else {"digest": digest(event_data)})
+
+        return dispatch_and_log
 
 
 def health(service_name: str, db):
