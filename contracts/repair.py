@@ -77,6 +77,11 @@ class PublicPenaltyItemSchema(Schema):
     months = fields.Integer(allow_none=True)
 
 
+class PublicPersonSchema(Schema):
+    name = fields.String(required=True)
+    id_number = fields.String(allow_none=True)
+
+
 class PublicPenaltySchema(Schema):
     agency_code = fields.String(required=True)
     document_number = fields.String(required=True)
@@ -87,6 +92,7 @@ class PublicPenaltySchema(Schema):
     legal_basis = fields.Dict(required=True)
     decided_at = Instant(required=True)
     published_until = Instant(required=True)
+    legal_representative = fields.Nested(PublicPersonSchema, allow_none=True)
     under_review = fields.Boolean(required=True)
 
 

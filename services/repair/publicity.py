@@ -55,6 +55,14 @@ def mask(value, person: bool = False):
     return value
 
 
+def _representative(rep: dict | None) -> dict | None:
+    """A natural person: the name masked and the identity number in its masked form only
+    (the keyed hash is for matching inside the platform, never published)."""
+    if not rep:
+        return None
+    return {"name": mask_name(rep["name"]), "id_number": rep.get("id_number_masked")}
+
+
 def public_record(uscc: str, states: list[RecordState], reviews: dict[str, list[tuple]],
                   as_of: datetime, rules: Rules) -> dict:
     """``reviews``: violation id -> ``[(opened_at, decided_at or None)]`` of its objections."""
@@ -77,6 +85,7 @@ def public_record(uscc: str, states: list[RecordState], reviews: dict[str, list[
                                "months": p.get("months")} for p in record["penalties"]],
                 "legal_basis": dict(record["legal_basis"]),
                 "decided_at": record["decided_at"], "published_until": window[1],
+                "legal_representative": _representative(record.get("legal_representative")),
                 "under_review": under_review})
         listing = rules.listing_public(state, as_of)
         if listing:

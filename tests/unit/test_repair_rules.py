@@ -273,3 +273,12 @@ def test_names_and_identity_numbers_of_natural_persons_are_masked():
     assert masked["document_number"] == "13812345678"
     assert masked["note"] == "id 110101********7777"
     assert mask_text("USCC 91350100M000100Y44") == "USCC 91350100M000100Y44"
+
+
+def test_legal_representative_is_published_masked_and_never_hashed():
+    s = general(legal_representative={"name": "张三丰", "id_number": "11010119900307803X"})
+    body = public_record(s.record["uscc"], [s], {}, at("2026-03-01T00:00:00"), RULES)
+    rep = body["penalties"][0]["legal_representative"]
+    assert rep == {"name": "张**", "id_number": "110***********803X"}
+    assert s.record["legal_representative"]["id_number_hash"] not in str(body)
+    assert "11010119900307803X" not in str(body)
