@@ -9,6 +9,7 @@ deterministic, so a retried write publishes nothing new.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timezone
 
@@ -299,6 +300,11 @@ class Cases:
             query["uscc"] = args["uscc"]
         if self.caller is not None and self.caller.role == "platform":
             query["filed_by"] = self._who()
+        if self.caller is not None and self.caller.role == "agency":
+            # its own agency's records, and what it filed for others
+            query["$or"] = [{"agency_code": self.caller.subject},
+                            {"agency_code": {"$regex": f"^{re.escape(self.caller.subject)}-"}},
+                            {"filed_by": self._who()}]
         docs = collection.find(query, {"event_ids": 0}).sort("_id", 1).limit(1000)
         views = [view(doc, as_of) for doc in docs if self._may_see(doc)]
         if args.get("overdue"):

@@ -42,6 +42,7 @@ FILERS = ("agency", "platform", "regulator")
 DECIDERS = ("agency", "regulator")
 EVERYONE = ("agency", "gatekeeper", "platform", "regulator")
 _PUBLIC_RECORD = PublicRecordSchema()
+STATUSES = ("pending", "approved", "rejected", "closed", "open", "decided")
 _DECLARED = {"penalty_performed": True, "harm_removed": True, "commitment_letter": True}
 
 
@@ -244,6 +245,8 @@ def _list_args(args) -> dict:
     unknown = [k for k in args if k not in allowed]
     if unknown:
         raise ValidationError({k: ["unknown query parameter"] for k in unknown})
+    if args.get("status") and args["status"] not in STATUSES:
+        raise ValidationError({"status": [f"must be one of {', '.join(STATUSES)}"]})
     out = {"status": args.get("status"), "as_of": query_instant(args),
            "overdue": (args.get("overdue") or "").lower() in ("1", "true", "yes")}
     if args.get("uscc"):

@@ -407,3 +407,14 @@ def test_calendar_deadline_endpoint(repair, make_session):
                                                params={"from": "x", "working_days": -1})
     assert r.status_code == 400
     assert {e["field"] for e in r.json()["errors"]} == {"from", "working_days"}
+
+
+def test_list_filters_are_checked(repair, make_session):
+    desk = make_session("regulator", "credit-desk")
+    r = desk.get("/v1/repair/applications", params={"status": "lost"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "status"
+    r = desk.get("/v1/objections", params={"colour": "red"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "colour"
+    r = desk.get("/v1/objections", params={"uscc": "123"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "uscc"
+    assert desk.get("/v1/objections", params={"status": "open"}).json()["objections"] == []
