@@ -65,8 +65,11 @@ class Eligibility:
         return max(b.earliest_at for b in self.blocks)
 
     def as_dict(self) -> dict:
+        earliest = self.earliest_at
         return {"scope": self.scope, "as_of": self.as_of, "eligible": self.eligible,
-                "earliest_at": self.earliest_at,
+                "earliest_at": earliest,
+                "earliest_date": earliest.astimezone(CHINA_TZ).date().isoformat()
+                if earliest else None,
                 "blocking": [b.as_dict() for b in self.blocks]}
 
 

@@ -110,6 +110,7 @@ def test_penalty_publicity_repair_after_six_months_boundary():
     before = RULES.check(s, [s], DECLARED, earliest - DAY)             # the day before
     assert blocks(before) == ["too_early"] and before.earliest_at == earliest
     assert before.scope == "publicity"
+    assert before.as_dict()["earliest_date"] == "2026-07-10"
     assert RULES.check(s, [s], DECLARED, earliest).eligible             # the day of
     assert RULES.check(s, [s], DECLARED, earliest + DAY).eligible       # the day after
 
