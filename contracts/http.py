@@ -34,6 +34,7 @@ SERVICES: dict[str, int] = {
     "scoring": 8003,
     "restrictions": 8004,
     "notifications": 8005,
+    "repair": 8006,
 }
 
 

@@ -1,4 +1,4 @@
-"""Start the five services as real processes on a fresh vhost and database prefix.
+"""Start the six services as real processes on a fresh vhost and database prefix.
 
 Used by the end-to-end tests and the benchmarks: nothing is mocked, every message crosses the
 real broker and every document the real store.
@@ -23,7 +23,7 @@ from shared import broker_admin
 from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications")
+SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications", "repair")
 AMQP_BASE = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
@@ -120,10 +120,11 @@ class System:
             broker_admin.delete_vhost(self.vhost)
         except Exception:
             pass
+        # Dropped by name: listing every database on FerretDB can wait behind another
+        # client's long write.
         client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
-        for name in client.list_database_names():
-            if name.startswith(self.db_prefix + "_"):
-                client.drop_database(name)
+        for service in (*self.services, "auth"):
+            client.drop_database(f"{self.db_prefix}_{service}")
         client.close()
 
     def key(self, role: str = "administrator", subject: str = "ops",
