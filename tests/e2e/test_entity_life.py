@@ -58,7 +58,8 @@ class Life:
         return self.desk.get(self.url("scoring", f"/v1/scores/{self.code}")).json()
 
     def notices(self, subscriber):
-        r = self.platform.get(self.url("notifications", "/v1/notices"),
+        reader = self.platform if subscriber == "mall" else self.desk  # a platform sees its own
+        r = reader.get(self.url("notifications", "/v1/notices"),
                               params={"subscriber": subscriber})
         return r.json()["notices"]
 
@@ -85,8 +86,8 @@ def test_life_of_one_entity(system):
                               json={"platform_id": "mall", "shop_id": "s-7"}).ok
     assert life.platform.post(life.url("notifications", "/v1/subscriptions"), json={
         "subscriber_id": "mall", "kind": "platform", "platform_id": "mall"}).ok
-    assert life.platform.post(life.url("notifications", "/v1/subscriptions"), json={
-        "subscriber_id": "credit-dept", "kind": "department"}).ok
+    assert life.desk.post(life.url("notifications", "/v1/subscriptions"), json={
+        "subscriber_id": "credit-dept", "kind": "department"}).ok  # a regulator registers it
     scores = {"before": life.score()["score"]}
 
     # -- 1. listing: a serious food-safety decision with a serious-violation listing -----------
@@ -243,8 +244,8 @@ def test_life_of_one_entity(system):
     assert life.public(as_of=small_end.isoformat())["penalties"] == []
     assert life.public(as_of=(small_end + DAY).isoformat())["penalties"] == []
     assert life.status()["may_pass"] is True  # a general product-quality fine restricts nothing
-    assert not [n for n in life.notices("credit-dept") if n["uscc"] == code
-                and n["kind"] == "imposed" and n["restriction_id"].startswith(
+    assert not [n for n in life.notices("credit-dept") if n["merchant"]["uscc"] == code
+                and n["kind"] == "imposed" and n["restriction"]["restriction_id"].startswith(
                     f"{small['agency_code']}/{small['document_number']}")]
 
     # -- scores after repair (need the scoring service's reaction to RecordRepaired) ----------
