@@ -53,7 +53,11 @@ def parse_query(args) -> tuple[list[str], datetime]:
     return sectors, as_of.astimezone(timezone.utc)
 
 
-def measure_view(doc: dict) -> dict:
+def source_id(doc: dict) -> str:
+    return f"{doc['source']['agency_code']}/{doc['source']['document_number']}"
+
+
+def measure_view(doc: dict, under_review: bool = False) -> dict:
     return {
         "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
         "legal_basis": doc["legal_basis"], "department": doc["department"],
@@ -61,20 +65,28 @@ def measure_view(doc: dict) -> dict:
         "source": {"agency_code": doc["source"]["agency_code"],
                    "document_number": doc["source"]["document_number"]},
         "starts_at": doc["starts_at"], "ends_at": doc["ends_at"],
+        "under_review": under_review,
     }
 
 
 def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
-           entity_known: bool) -> dict:
+           entity_known: bool, under_review=None) -> dict:
+    """``under_review(violation_id) -> bool``: the record has an open objection. A measure
+    whose record is under review still applies (the record stands until decided); the
+    answer says so, measure by measure and in ``records_under_review``."""
     per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
     any_record = False
+    reviewed: set[str] = set()
     for doc in docs:
         any_record = True
         if doc["sector"] in per_sector and is_active(
                 _utc(doc["starts_at"]), _utc(doc.get("ends_at")), _utc(doc.get("lifted_at")), as_of):
             entry = per_sector[doc["sector"]]
             entry["may_pass"] = False
-            entry["measures"].append(measure_view(doc))
+            flagged = bool(under_review and under_review(source_id(doc)))
+            if flagged:
+                reviewed.add(source_id(doc))
+            entry["measures"].append(measure_view(doc, flagged))
     for entry in per_sector.values():
         entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
         entry["reason"] = ("no active measure in this sector" if entry["may_pass"] else
@@ -88,6 +100,7 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
         record = "restricted"
     return {"uscc": code, "as_of": as_of, "record": record,
             "may_pass": all(e["may_pass"] for e in per_sector.values()),
+            "records_under_review": sorted(reviewed),
             "sectors": per_sector}
 
 

@@ -12,7 +12,7 @@ from shared.entrypoints import PUBLIC, event_handler, http, json_response, probl
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health
+from shared.service import Dispatcher, health, published
 from services.restrictions.gate import BadQuery, parse_code
 from services.scoring.model import ScoreModel
 
@@ -33,6 +33,7 @@ def merge_version(records: list[dict], incoming: dict) -> list[dict] | None:
     return records + [incoming]
 
 
+@published
 class ScoringService:
     name = "scoring"
 

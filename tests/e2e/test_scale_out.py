@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import time
 import uuid
 from collections import Counter
@@ -212,12 +211,10 @@ def kill_busiest(system: System, service: str) -> int:
                                  timeout=10).json()
         active = Counter(c["consumer_tag"].split("|")[0].rsplit(".", 2)[1] for c in consumers
                          if c["queue"]["name"].startswith(f"{service}.shard.") and c["active"])
-        pids = [system.process(service, i).pid for i in range(system.instances)]
+        pids = [system.by_name[(service, i)].pid for i in range(system.instances)]
         index = max(range(len(pids)), key=lambda i: active.get(str(pids[i]), 0))
         assert active.get(str(pids[index])), f"no {service} instance is active on a shard"
-    process = system.process(service, index)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    system.kill(service, index)
     return index
 
 
