@@ -18,29 +18,62 @@ per-core figures in docs/scaling.md divide by the cores really used.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from common import rate, report
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # pika's connection chatter stays out of the figures
 
-from kombu import Connection, Exchange, Producer
+from common import rate, report  # noqa: E402
 
-from contracts.events import make_event
-from contracts.violation import ViolationSchema
-from shared.agency_client import AgencyPublisher
-from shared.shards import PARTITION_HEADER
-from tests.factories import violation
-from tests.system import System
+from kombu import Connection, Exchange, Producer  # noqa: E402
 
-INTAKE_N = int(os.environ.get("BENCH_SCALE_INTAKE_N", "1000"))
-EVENTS_N = int(os.environ.get("BENCH_SCALE_EVENTS_N", "600"))
+from contracts.events import make_event  # noqa: E402
+from contracts.violation import ViolationSchema  # noqa: E402
+from shared.agency_client import AgencyPublisher  # noqa: E402
+from shared.shards import PARTITION_HEADER  # noqa: E402
+from tests.factories import violation  # noqa: E402
+from tests.system import System  # noqa: E402
+
+STORE_N = int(os.environ.get("BENCH_SCALE_STORE_N", "2000"))
+INTAKE_N = int(os.environ.get("BENCH_SCALE_INTAKE_N", "600"))
+EVENTS_N = int(os.environ.get("BENCH_SCALE_EVENTS_N", "400"))
+ROUNDS = int(os.environ.get("BENCH_SCALE_ROUNDS", "2"))
 ENTITIES = int(os.environ.get("BENCH_SCALE_ENTITIES", "120"))
 DURATION = os.environ.get("BENCH_WRK_DURATION", "10s")
 QUIET = {"SHARD_REBALANCE_SECONDS": "2", "LOG_LEVEL": "WARNING"}
+
+
+def _insert_many_one_by_one(args) -> None:
+    import pymongo
+    uri, db_name, prefix, count = args
+    client = pymongo.MongoClient(uri)
+    collection = client[db_name].c
+    for i in range(count):
+        collection.insert_one({"_id": f"{prefix}-{i}", "payload": "x" * 600})
+    client.close()
+
+
+def store_writers(writers: int) -> float:
+    """Inserts per second into one collection by ``writers`` processes at once: what a second
+    instance of a service can add when the store is the bottleneck."""
+    import pymongo
+    from tests.system import MONGO_URI
+    db_name = f"bench{uuid.uuid4().hex[:6]}"
+    per = STORE_N // writers
+    try:
+        with multiprocessing.get_context("spawn").Pool(writers) as pool:
+            start = time.perf_counter()
+            pool.map(_insert_many_one_by_one,
+                     [(MONGO_URI, db_name, f"w{w}", per) for w in range(writers)])
+            return rate(per * writers, time.perf_counter() - start)
+    finally:
+        pymongo.MongoClient(MONGO_URI).drop_database(db_name)
 
 
 def balanced(system: System, service: str, timeout: float = 60.0) -> None:
@@ -156,9 +189,25 @@ def lookups(instances: int) -> tuple[dict, dict]:
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk (make bench does it)")
-    figures = {}
-    for n in (1, 2):
-        figures[n] = {"intake": intake(n), "events": events(n), "lookups": lookups(n)}
+    # Rounds alternate 1, 2, 1, 2 ... and keep each configuration's best: the other work on
+    # this shared machine comes and goes, and the best of a few is the closest to capacity.
+    figures: dict[int, dict] = {1: {}, 2: {}}
+    for round_ in range(ROUNDS):
+        for n in (1, 2):
+            measured = {"store": store_writers(n), "intake": intake(n), "events": events(n),
+                        "lookups": lookups(n)}
+            print(f"  round {round_ + 1}, {n} instance(s): " + ", ".join(
+                f"{k} {v[1]['rps'] if k == 'lookups' else v:,.1f}" for k, v in measured.items()),
+                flush=True)
+            for key, value in measured.items():
+                best = figures[n].get(key)
+                score = (lambda v: v[1]["rps"]) if key == "lookups" else (lambda v: v)
+                if best is None or score(value) > score(best):
+                    figures[n][key] = value
+    report(f"the store alone: insert_one of {STORE_N} documents of ~600 bytes", [
+        ("1 writer process", figures[1]["store"], "ops/s"),
+        ("2 writer processes at once", figures[2]["store"], "ops/s"),
+    ], baseline="1 writer process")
     report(f"intake over AMQP, violations service ({INTAKE_N} violations)", [
         ("1 instance", figures[1]["intake"], "rec/s"),
         ("2 instances (competing consumers)", figures[2]["intake"], "rec/s"),
@@ -176,17 +225,22 @@ def main() -> None:
     print(f"  p99 status: 1 instance {figures[1]['lookups'][1]['p99']:.1f} ms, "
           f"2 instances {figures[2]['lookups'][1]['p99']:.1f} ms")
     print("""
-  How to read these (2 cores for everything):
-  - intake: one instance is bound by its own Python process (validation, one store insert and
-    one confirmed publish per record); a second process takes the other core when the store
-    and the broker leave it free, so the gain is at most ~2x and shrinks as FerretDB and
-    RabbitMQ need the same cores.
-  - events: per-entity shards let the broker give each instance its own entities; the scoring
-    handler is mostly store round trips (read the entity's records, write them, write the
-    score), so two processes overlap their waits. FerretDB's single SQLite writer caps it.
-  - lookups: answered from the in-memory read model; each request costs Python CPU (auth,
-    JSON, audit hand-off). wrk itself takes a share of the two cores, so two instances can
-    only use what is left; on a machine with free cores the gain follows the core count.""")
+  How to read these (two cores for everything: broker, store, load generators, services):
+  - the store: FerretDB 1.x on SQLite takes one write at a time per database, so a second
+    writer process adds little store capacity here. Every path below writes to it.
+  - intake: per record the violations service writes the staged event, the record, removes
+    the staged event and appends to its ledger: store-bound here. Two instances overlap
+    their Python work (validation, publishing) with each other's store waits, no more.
+  - events: per event scoring reads and writes the entity's records and score (plus outbox
+    and ledger): store-bound; the shards split the entities between the instances, which
+    keeps the result correct, not faster, while the one store is the limit.
+  - lookups: the no-op shows the HTTP stack of one process (~1,000 req/s); a status answer
+    is computed from memory but also hands an audit document and a ledger entry to the
+    store (group-committed), and those writes bound it here. Two instances double the CPU
+    for answers and halve nothing on the store side.
+  On MongoDB (document-level concurrency, one replica set or more) the store stops being a
+  single queue and instances add throughput until the cores or the shards run out; see
+  docs/scaling.md for the per-core figures and the arithmetic.""")
 
 
 if __name__ == "__main__":

@@ -351,6 +351,7 @@ class ReliableEventHandler(_Failures, Entrypoint, HeaderDecoder):
     def setup(self):
         self.queue = Queue(self.legacy_queue_name)
         self.declare_failure_queues()
+        self.shards.declare(self)
         self.shards.register_provider(self)
 
     def stop(self):

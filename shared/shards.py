@@ -215,6 +215,17 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
             HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT))
 
     # -- lifecycle -------------------------------------------------------------------------
+    def declare(self, provider) -> None:
+        """Declare the shards and bind them to ``provider``'s events, from the provider's
+        ``setup``: every extension is set up before any starts, so by the time the service
+        answers /health, events for it are kept in its shards (even before it consumes)."""
+        with get_connection(self.amqp_uri) as connection:
+            channel = connection.channel()
+            try:
+                self._declare(channel, [provider], shards=self.shard_count)
+            finally:
+                channel.close()
+
     def start(self):
         if self._gt is not None or not self._providers:
             return
@@ -291,12 +302,14 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
             self._consumers[shard.index] = consumer
         return list(self._consumers.values())
 
-    def _declare(self, channel):
+    def _declare(self, channel, providers=None, shards=0):
         hash_exchange = shard_exchange(self.service)
         hash_exchange(channel).declare()
         shard_retry_queue(self.service)(channel).declare()
+        for index in range(shards):  # (get_consumers declares them with their consumers)
+            shard_queue(self.service, index)(channel).declare()
         bound = set()
-        for provider in self._providers:
+        for provider in self._providers if providers is None else providers:
             pair = (provider.source_service, provider.event_type)
             if pair in bound:
                 continue

@@ -112,7 +112,7 @@ def _amended(rng: random.Random, body: dict) -> dict:
 
 def workload(violations: int, entities: int, waves: int, seed: int):
     """``waves``: lists of ``(command, body, message_id)``, and the expected violation state
-    ``{key: (version, status)}`` after each wave."""
+    ``{key: (version, status)}`` after each wave; the entity codes, and each key's entity."""
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
     codes = [make_uscc("350100", rng) for _ in range(entities)]
@@ -151,7 +151,7 @@ def workload(violations: int, entities: int, waves: int, seed: int):
         rng.shuffle(messages)
         out.append(messages)
         expected.append(dict(state))
-    return codes, out, expected
+    return codes, out, expected, {key: body["uscc"] for key, body in bodies.items()}
 
 
 # -- running it ------------------------------------------------------------------------------
@@ -263,6 +263,21 @@ def snapshot(system: System, at: datetime) -> dict:
             "registry": registry}
 
 
+def assert_complete(snap: dict, final: dict, owners: dict) -> None:
+    """What every run must hold whatever the order: each violation's final version reached
+    each consumer, and each entity's documents list each of its violations."""
+    assert {k: (v, s) for k, (v, s, _) in snap["registry"].items()} == final
+    assert {k: (v, s) for k, (v, s, _) in snap["sources"].items()} == final
+    by_entity: dict[str, list] = {}
+    for key, (version, status) in final.items():
+        by_entity.setdefault(owners[key], []).append((key, version, status))
+    assert snap["records"] == {code: sorted(rows) for code, rows in by_entity.items()}, \
+        "scoring lost a record (or kept a stale version)"
+    assert {code: ids for code, (ids, _) in snap["entities"].items()} == \
+        {code: sorted(k for k, _, _ in rows) for code, rows in by_entity.items()}, \
+        "restrictions lost a violation from an entity's list"
+
+
 def dead_letters(system: System) -> dict:
     return {q: n for q, n in broker_admin.queue_depths(system.vhost).items()
             if q.startswith("dlq.") and n}
@@ -271,7 +286,7 @@ def dead_letters(system: System) -> dict:
 # -- the test --------------------------------------------------------------------------------
 
 def test_three_instances_end_where_one_does_even_with_instances_killed(tmp_path):
-    codes, waves, expected = workload(VIOLATIONS, ENTITIES, WAVES, SEED)
+    codes, waves, expected, owners = workload(VIOLATIONS, ENTITIES, WAVES, SEED)
     at = datetime.now(timezone.utc) + timedelta(hours=1)
     final = expected[-1]
 
@@ -310,8 +325,7 @@ def test_three_instances_end_where_one_does_even_with_instances_killed(tmp_path)
     assert {n[0] for n in one["notices"].values()} == {"mall", "credit-dept"}
     assert len(one["scores"]) == len(codes)
     assert {v for v, _ in one["scores"].values()} != {0.0}  # scores are not all saturated
-    # every violation's final version reached every consumer
-    assert {k: (v, s) for k, (v, s, _) in one["registry"].items()} == final
-    assert {k: (v, s) for k, (v, s, _) in one["sources"].items()} == final
+    assert_complete(one, final, owners)
+    assert_complete(three, final, owners)
     for name in one:
         assert three[name] == one[name], f"{name} differs between one and three instances"
