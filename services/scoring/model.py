@@ -188,8 +188,8 @@ class ScoreModel:
                                   "rule": f"the score does not rise above {self.ceiling}"})
             total = self.ceiling
         risk_class, reason = self.class_of(total)
-        if forced and forced[0] > risk_class:
-            risk_class, reason = forced[0], f"{forced[1]} ({reason} otherwise)"
+        if forced and forced[0] >= risk_class:  # the list decides; the score is said too
+            risk_class, reason = forced[0], f"{forced[1]}; {reason}"
         return Score(float(total), risk_class, reason, float(self.base), contributions,
                      self.version, day)
 

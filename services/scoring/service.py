@@ -300,7 +300,7 @@ class ScoringService:
                 "population_digest": digest, "model_version": MODEL.version,
                 "targets": [{**t, "name": names.get(t["uscc"]), "result": None}
                             for t in drawn["targets"]],
-                "created_at": datetime.now(timezone.utc),
+                "created_at": _ms(datetime.now(timezone.utc)),
                 "created_by": f"{self.caller.role}:{self.caller.subject}"}
         try:
             self.db.plans.insert_one(plan)
@@ -379,7 +379,7 @@ class ScoringService:
             if missing:
                 return problem(409, f"{len(missing)} target(s) have no result yet", [
                     {"field": "targets", "problem": f"no result for {code}"} for code in missing[:20]])
-            now = datetime.now(timezone.utc)
+            now = _ms(datetime.now(timezone.utc))
             published = {
                 "_id": plan_id, "region": plan["region"], "region_name": plan["region_name"],
                 "industry": plan["industry"], "period": plan["period"], "published_at": now,
