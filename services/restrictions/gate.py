@@ -53,11 +53,20 @@ def parse_query(args) -> tuple[list[str], datetime]:
     return sectors, as_of.astimezone(timezone.utc)
 
 
-def measure_view(doc: dict) -> dict:
+def class_based_rules(catalog) -> frozenset[str]:
+    """Ids of the catalog's triggers that fire on the credit risk class. The class is not
+    public, and naming such a trigger or its memorandum (``MOU-RISK-D-2023``) in a gate-keeping
+    answer would tell it; the measure itself, its legal basis and department are still told."""
+    return frozenset(t.id for t in catalog.triggers if "risk_classes" in t.when)
+
+
+def measure_view(doc: dict, withheld: frozenset[str] = frozenset()) -> dict:
+    hidden = doc["rule"] in withheld
     return {
         "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
         "legal_basis": doc["legal_basis"], "department": doc["department"],
-        "memorandum": doc["memorandum"], "rule": doc["rule"],
+        "memorandum": None if hidden else doc["memorandum"],
+        "rule": None if hidden else doc["rule"],
         "source": {"agency_code": doc["source"]["agency_code"],
                    "document_number": doc["source"]["document_number"]},
         "starts_at": doc["starts_at"], "ends_at": doc["ends_at"],
@@ -65,7 +74,8 @@ def measure_view(doc: dict) -> dict:
 
 
 def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
-           entity_known: bool) -> dict:
+           entity_known: bool, withheld: frozenset[str] = frozenset()) -> dict:
+    """``withheld``: rules (``class_based_rules``) whose memorandum and rule id are not told."""
     per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
     any_record = False
     for doc in docs:
@@ -74,7 +84,7 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
                 _utc(doc["starts_at"]), _utc(doc.get("ends_at")), _utc(doc.get("lifted_at")), as_of):
             entry = per_sector[doc["sector"]]
             entry["may_pass"] = False
-            entry["measures"].append(measure_view(doc))
+            entry["measures"].append(measure_view(doc, withheld))
     for entry in per_sector.values():
         entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
         entry["reason"] = ("no active measure in this sector" if entry["may_pass"] else
