@@ -5,7 +5,8 @@ Deductions fade day by day, so once a day every entity is scored again. On the l
 scale; streaming reads and batch inserts do. A run therefore:
 
 1. takes the day's lease (``rescore_runs``, inserted once per day and model version: one run,
-   however many instances or restarts);
+   however many instances or restarts; a run whose heartbeat stopped for ``stale_after`` is
+   started over);
 2. streams ``records`` and the current score generation side by side in ``_id`` order (two
    cursors, bounded memory), scores each entity, and batch-inserts the new documents into a
    fresh generation; a CreditChanged event for each entity whose score or class moved is
@@ -35,7 +36,7 @@ RUNS = "rescore_runs"
 
 class Rescorer:
     def __init__(self, db, model: ScoreModel, publish, *, batch: int = 1000,
-                 correlation_id: str = "rescore", stale_after: timedelta = timedelta(hours=3),
+                 correlation_id: str = "rescore", stale_after: timedelta = timedelta(minutes=10),
                  log=None):
         self.db = db
         self.model = model
@@ -59,8 +60,8 @@ class Rescorer:
                 return {"status": "done already", "run": run_id}
             if existing["status"] == "switched":
                 return self._finish(existing, {"resumed": True})
-            started = existing["started_at"]
-            if (started if started.tzinfo else started.replace(tzinfo=timezone.utc)) > now - self.stale_after:
+            beat = existing.get("heartbeat_at") or existing["started_at"]
+            if (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)) > now - self.stale_after:
                 return {"status": "running elsewhere", "run": run_id}
             for name in (existing["target"], existing["events"]):  # a crashed build: start over
                 self.db.drop_collection(name)
@@ -94,6 +95,9 @@ class Rescorer:
             if len(docs) >= self.batch:
                 changed += self._flush(target, events, docs, pending)
                 docs, pending = [], []
+                if entities % (self.batch * 20) == 0:  # a run that stops beating is taken over
+                    self.db[RUNS].update_one({"_id": run["_id"]}, {"$set": {
+                        "heartbeat_at": datetime.now(timezone.utc), "entities": entities}})
         changed += self._flush(target, events, docs, pending)
         return {"entities": entities, "changed": changed,
                 "build_seconds": round(time.perf_counter() - started, 3)}
