@@ -290,3 +290,20 @@ def test_a_rescore_interrupted_after_the_switch_publishes_on_the_next_run(
     assert resumed["resumed"] is True and resumed["published"] == 1
     assert len(settle(body["uscc"], 2)) == 2
     assert run["events"] not in store.list_collection_names()
+
+
+def test_a_run_in_progress_is_left_alone_and_a_dead_one_taken_over(scoring, db):
+    store = db("scoring")
+    day = today() + timedelta(days=3)
+    run_id = f"{day.isoformat()}:{MODEL.version}"
+    now = datetime.now(timezone.utc)
+    store.rescore_runs.insert_one({"_id": run_id, "status": "building", "started_at": now,
+                                   "heartbeat_at": now, "target": "scores_x", "events": "credit_events_x"})
+    assert Rescorer(store, MODEL, lambda e: None).run(day)["status"] == "running elsewhere"
+    store.rescore_runs.update_one({"_id": run_id}, {"$set": {
+        "heartbeat_at": now - timedelta(minutes=30)}})
+    store["scores_x"].insert_one({"_id": "half-built"})
+    result = Rescorer(store, MODEL, lambda e: None).run(day)
+    assert result["status"] == "done"
+    assert "scores_x" not in store.list_collection_names()
+    assert store.rescore_runs.find_one({"_id": run_id})["status"] == "done"
