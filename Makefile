@@ -34,7 +34,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help venv infra run stop status test test-unit bench logs clean
+.PHONY: help venv infra run stop status test test-faults test-unit bench logs clean contracts
 
 help: ## list the targets
 	@echo "Lianchen make targets:"
@@ -73,6 +73,9 @@ status: ## show what is running
 test: infra ## infra, then the whole test suite (tests start their own service processes)
 	@$(call run_pytest,tests)
 
+test-faults: infra ## the fault-injection suite alone (restarts the local broker and store!)
+	@$(call run_pytest,tests/faults -s)
+
 test-unit: venv ## unit tests only (no infrastructure needed)
 	@$(call run_pytest,tests/unit)
 
@@ -86,6 +89,9 @@ bench: infra ## infra, then every bench/*.py script (helpers without a __main__ 
 		$(PYENV) $(PY) "$$f"; ran=$$((ran + 1)); \
 	done; \
 	echo; echo "[make] ran $$ran benchmark script(s)"
+
+contracts: venv ## regenerate docs/api/openapi.json + asyncapi.json from the code (CHECK=1: only check)
+	@cd $(ROOT) && $(PY) -m shared.contracts $${CHECK:+--check}
 
 logs: ## show the last lines of every log in var/log (N=lines, FOLLOW=1 to follow)
 	@cd $(ROOT); shopt -s nullglob; files=(var/log/*.log var/log/*.out); \

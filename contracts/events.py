@@ -145,6 +145,38 @@ class ObjectionSchema(Schema):
     reason = fields.String(allow_none=True, load_default=None)
 
 
+class MeasureRefSchema(Schema):
+    id = fields.String(required=True)
+    sector = fields.String(required=True, validate=validate.OneOf(SECTORS))
+    action = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+    department = fields.String(required=True)
+    memorandum = fields.String(allow_none=True, load_default=None)
+
+
+class RestrictionRefSchema(Schema):
+    restriction_id = fields.String(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(allow_none=True)
+    reason = fields.String(required=True)
+    source = fields.Nested(SourceSchema, required=True)
+
+
+class MerchantClearedSchema(Schema):
+    """A platform reported it cleared (清退) a merchant (emitted by notifications when the
+    platform posts feedback on a notice); the other platforms where the merchant is a member
+    are told (互认, mutual recognition)."""
+
+    uscc = USCC(required=True)
+    entity_name = fields.String(required=True)
+    platform_id = fields.String(required=True)
+    notice_id = fields.String(required=True)
+    measure = fields.Nested(MeasureRefSchema, required=True)
+    restriction = fields.Nested(RestrictionRefSchema, required=True)
+    cleared_at = Instant(required=True)
+    reference = fields.String(allow_none=True, load_default=None)
+
+
 PAYLOADS: dict[str, type[Schema]] = {
     "ViolationRecorded": ViolationEventSchema,
     "ViolationAmended": ViolationEventSchema,
@@ -158,6 +190,7 @@ PAYLOADS: dict[str, type[Schema]] = {
     "RecordRepaired": RecordRepairedSchema,
     "ObjectionOpened": ObjectionSchema,
     "ObjectionDecided": ObjectionSchema,
+    "MerchantCleared": MerchantClearedSchema,
 }
 
 

@@ -25,7 +25,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from contracts.common import USCC, Instant
 from contracts.events import RISK_CLASSES
-from contracts.violation import StrictSchema
+from contracts.violation import CATEGORIES, SEVERITIES, StrictSchema
 
 DEFAULT_RATIOS = {"A": 0.05, "B": 0.20, "C": 0.60, "D": 1.00}
 OUTCOMES = (
@@ -65,28 +65,73 @@ class PositiveRecordRequestSchema(StrictSchema):
 
 # -- score views -------------------------------------------------------------------------------
 
+def _doc(text: str) -> dict:
+    return {"metadata": {"description": text}}
+
+
+class PartSchema(Schema):
+    rule = fields.String(required=True)
+    points = fields.Float(required=True)
+    repaired = fields.Boolean(required=True)
+
+
+class ContributionSchema(Schema):
+    """One line of the explanation. ``kind``: ``violation`` (a record's deduction, fading over
+    its publicity window), ``positive`` (a positive record's credit) or ``adjustment`` (a bound
+    of the model: floor, ceiling, positive maximum). ``points`` add up to the score."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(("violation", "positive", "adjustment")))
+    points = fields.Float(required=True, **_doc("negative: deducted; positive: added"))
+    rule = fields.String(**_doc("adjustment: the bound that applied"))
+    violation_id = fields.String()
+    agency_code = fields.String()
+    document_number = fields.String()
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    severity = fields.String(validate=validate.OneOf(SEVERITIES))
+    penalties = fields.List(fields.String())
+    decided_on = fields.String(**_doc("the decision's day (China time), YYYY-MM-DD"))
+    publicity_ends_on = fields.String(**_doc("the day the deduction has faded to nothing"))
+    state = fields.String(validate=validate.OneOf(
+        ("fading", "faded", "repaired", "partly_repaired", "valid", "expired")))
+    full_points = fields.Float(**_doc("the deduction before fading"))
+    fade_factor = fields.Float(**_doc("share of the publicity window still to run"))
+    parts = fields.List(fields.Nested(PartSchema))
+    repaired_on = fields.Dict(keys=fields.String(), values=fields.String(),
+                              **_doc("repair scope -> day it took effect"))
+    record_id = fields.String()
+    record_kind = fields.String()
+    title = fields.String()
+    issued_by = fields.String()
+    awarded_on = fields.String()
+    valid_until = fields.String()
+
+
 class ScoreViewSchema(Schema):
     """Regulator view: score, risk class, why (``class_reason``) and every contribution.
 
-    ``score == base + sum(contribution.points)`` exactly (decimal arithmetic)."""
+    ``score == base + sum(explanation[].points)`` exactly (decimal arithmetic)."""
 
-    uscc = fields.String()
+    uscc = USCC(required=True)
     name = fields.String(allow_none=True)
-    known = fields.Boolean()
-    score = fields.Float()
-    risk_class = fields.String(validate=validate.OneOf(RISK_CLASSES))
+    known = fields.Boolean(**_doc("false: nothing is known of the entity; the base score"))
+    score = fields.Float(required=True)
+    risk_class = fields.String(required=True, validate=validate.OneOf(RISK_CLASSES))
     class_reason = fields.String()
     base = fields.Float()
-    explanation = fields.List(fields.Dict())
-    model_version = fields.String()
-    day = fields.String(allow_none=True)
-    computed_at = fields.Raw(allow_none=True)
+    region_code = fields.String(allow_none=True)
+    entity_type = fields.String(allow_none=True)
+    explanation = fields.List(fields.Nested(ContributionSchema), required=True)
+    model_version = fields.String(required=True)
+    day = fields.String(allow_none=True, **_doc("the day (China time) the score is for"))
+    computed_at = Instant()
+    record = fields.String(validate=validate.OneOf(("none",)), **_doc(
+        "'none': nothing on record, the base score"))
 
 
 class PublicRecordSchema(Schema):
     """One public record that bears on the entity's credit (no points, no class)."""
 
-    kind = fields.String()
+    kind = fields.String(required=True, validate=validate.OneOf(("violation", "positive")))
     agency_code = fields.String()
     document_number = fields.String()
     category = fields.String()
@@ -101,14 +146,20 @@ class PublicRecordSchema(Schema):
 
 
 class PublicCreditViewSchema(Schema):
-    """Any authenticated role: the records in publicity (penalties not repaired and not yet
-    faded; valid positive records). Neither class nor score: with the published thresholds
-    the score would give the class away."""
+    """Any authenticated role: the records in publicity (penalties not repaired, not yet faded
+    and not warnings alone; valid positive records). Neither class nor score: with the
+    published thresholds the score would give the class away."""
 
-    uscc = fields.String()
+    uscc = USCC(required=True)
     name = fields.String(allow_none=True)
     day = fields.String(allow_none=True)
-    records = fields.List(fields.Nested(PublicRecordSchema))
+    records = fields.List(fields.Nested(PublicRecordSchema), required=True)
+
+
+class PositiveRecordAnswerSchema(Schema):
+    record_id = fields.String(required=True, **_doc("issuer/key"))
+    uscc = USCC(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("recorded", "duplicate")))
 
 
 # -- inspection plans (双随机、一公开) --------------------------------------------------------------
@@ -166,33 +217,62 @@ class PlanRequestSchema(StrictSchema):
             raise ValidationError(f"inspector ids must be unique: {', '.join(dupes)}", "roster")
 
 
+class RecordedResultSchema(Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    finding = fields.String(required=True)
+    inspected_at = Instant(required=True)
+    recorded_by = fields.String(required=True)
+    recorded_at = Instant(required=True)
+
+
 class TargetSchema(Schema):
-    uscc = fields.String()
+    uscc = USCC(required=True)
     name = fields.String(allow_none=True)
-    risk_class = fields.String()
-    inspectors = fields.List(fields.String())
-    result = fields.Dict(allow_none=True)
+    risk_class = fields.String(required=True, validate=validate.OneOf(RISK_CLASSES))
+    inspectors = fields.List(fields.String(), required=True)
+    result = fields.Nested(RecordedResultSchema, allow_none=True)
+
+
+class ClassSampleSchema(Schema):
+    population = fields.Integer(required=True)
+    ratio = fields.Float(required=True)
+    sample = fields.Integer(required=True)
+
+
+class PeriodViewSchema(Schema):
+    start = fields.String(required=True)
+    end = fields.String(required=True)
+
+
+class RosterEntrySchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    conflicts = fields.List(fields.String(), required=True)
 
 
 class PlanSchema(Schema):
     """Regulator view of a plan: per class the population, ratio and sample; targets with their
-    class and inspectors; results recorded so far."""
+    class and inspectors; results recorded so far. ``population_digest``: SHA-256 of the sorted
+    ``uscc:class`` lines drawn from, so the draw can be checked with the seed."""
 
-    plan_id = fields.String()
-    status = fields.String()
-    region = fields.String()
-    region_name = fields.String()
-    industry = fields.String()
-    period = fields.Dict()
-    seed = fields.Integer()
-    ratios = fields.Dict()
-    classes = fields.Dict()
-    population_digest = fields.String()
-    model_version = fields.String()
-    targets = fields.List(fields.Nested(TargetSchema))
-    created_at = fields.Raw()
-    created_by = fields.String()
-    published_at = fields.Raw(allow_none=True)
+    plan_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("planned", "published")))
+    region = fields.String(required=True)
+    region_name = fields.String(required=True)
+    industry = fields.String(required=True)
+    period = fields.Nested(PeriodViewSchema, required=True)
+    seed = fields.Integer(required=True)
+    ratios = fields.Dict(keys=fields.String(validate=validate.OneOf(RISK_CLASSES)),
+                         values=fields.Float(), required=True)
+    roster = fields.List(fields.Nested(RosterEntrySchema), required=True)
+    classes = fields.Dict(keys=fields.String(validate=validate.OneOf(RISK_CLASSES)),
+                          values=fields.Nested(ClassSampleSchema), required=True)
+    population_digest = fields.String(required=True)
+    model_version = fields.String(required=True)
+    targets = fields.List(fields.Nested(TargetSchema), required=True)
+    created_at = Instant(required=True)
+    created_by = fields.String(required=True)
+    published_at = Instant(allow_none=True)
 
 
 class InspectionResultSchema(StrictSchema):
@@ -202,21 +282,28 @@ class InspectionResultSchema(StrictSchema):
     inspected_at = Instant(required=True, validate=_not_in_future)
 
 
+class ResultAnswerSchema(Schema):
+    plan_id = fields.String(required=True)
+    uscc = USCC(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ("recorded", "corrected", "duplicate")))
+
+
 class PublicResultSchema(Schema):
-    uscc = fields.String()
+    uscc = USCC(required=True)
     name = fields.String(allow_none=True)
-    outcome = fields.String()
-    finding = fields.String()
-    inspected_at = fields.Raw()
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    finding = fields.String(required=True)
+    inspected_at = Instant(required=True)
 
 
 class PublishedResultsSchema(Schema):
     """The 公开 part: what was inspected and found. No class, no inspector."""
 
-    plan_id = fields.String()
-    region = fields.String()
-    region_name = fields.String()
-    industry = fields.String()
-    period = fields.Dict()
-    published_at = fields.Raw()
-    results = fields.List(fields.Nested(PublicResultSchema))
+    plan_id = fields.String(required=True)
+    region = fields.String(required=True)
+    region_name = fields.String(required=True)
+    industry = fields.String(required=True)
+    period = fields.Nested(PeriodViewSchema, required=True)
+    published_at = Instant(required=True)
+    results = fields.List(fields.Nested(PublicResultSchema), required=True)

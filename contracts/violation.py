@@ -22,13 +22,21 @@ corrected              The entity corrected the violation promptly.
 listing                Optional ``{list, listed_at}``: ``serious_violation`` (严重违法失信名单)
                        or ``abnormal_operations`` (经营异常名录).
 region_code            Optional GB/T 2260 code of the deciding authority's region.
+legal_representative   Optional ``{name, id_number}``: the resident identity number
+                       (GB 11643, check character verified) is never stored, published or
+                       logged in full: on load it becomes ``id_number_masked``
+                       (``110101********123X``) and ``id_number_hash`` (HMAC-SHA256 keyed by
+                       ``LIANCHEN_PII_PEPPER``), which is what every event and store carries.
 =====================  ===================================================================
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from datetime import datetime, timezone
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from contracts.common import USCC, Instant, reject_operator_keys
 
@@ -106,6 +114,59 @@ class ListingSchema(StrictSchema):
     listed_at = Instant(required=True)
 
 
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def id_number_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid 18-character resident identity number, or None."""
+    if not isinstance(value, str) or len(value) != 18 or not value[:17].isdigit():
+        return "must be 18 characters: 17 digits and a check character"
+    check = _ID_CHECK[sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS)) % 11]
+    if value[17].upper() != check:
+        return "check character does not match"
+    return None
+
+
+def pii_pepper() -> bytes:
+    return os.environ.get("LIANCHEN_PII_PEPPER", "lianchen-development-pepper").encode()
+
+
+def protect_id_number(value: str) -> dict:
+    value = value.upper()
+    return {"id_number_masked": f"{value[:6]}********{value[-4:]}",
+            "id_number_hash": hmac.new(pii_pepper(), value.encode(), hashlib.sha256).hexdigest()}
+
+
+class LegalRepresentativeSchema(StrictSchema):
+    """Input: ``{name, id_number}``; stored and published: ``{name, id_number_masked,
+    id_number_hash}`` (the protected form is accepted on load too, e.g. from an event)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    id_number = fields.String(load_only=True)
+    id_number_masked = fields.String(validate=validate.Regexp(r"^\d{6}\*{8}\d{3}[\dX]$"))
+    id_number_hash = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+    @validates_schema
+    def _one_form(self, data, **kwargs):
+        if "id_number" in data:
+            problem = id_number_problem(data["id_number"])
+            if problem:
+                raise ValidationError(problem, "id_number")
+            if "id_number_masked" in data or "id_number_hash" in data:
+                raise ValidationError("send id_number only", "id_number")
+        elif ("id_number_masked" in data) != ("id_number_hash" in data):
+            raise ValidationError("id_number_masked and id_number_hash go together",
+                                  "id_number_hash")
+
+    @post_load
+    def _protect(self, data, **kwargs):
+        raw = data.pop("id_number", None)
+        if raw is not None:
+            data.update(protect_id_number(raw))
+        return data
+
+
 class ViolationSchema(StrictSchema):
     agency_code = fields.String(required=True, validate=validate.Regexp(
         AGENCY_CODE, error="must be 2-32 characters of A-Z, 0-9 and '-'"))
@@ -123,6 +184,7 @@ class ViolationSchema(StrictSchema):
     corrected = fields.Boolean(load_default=False)
     listing = fields.Nested(ListingSchema, allow_none=True, load_default=None)
     region_code = fields.String(validate=validate.Regexp(r"^\d{6}$", error="must be 6 digits"))
+    legal_representative = fields.Nested(LegalRepresentativeSchema, allow_none=True)
 
     @validates_schema
     def _dates(self, data, **kwargs):

@@ -3,10 +3,17 @@
     lianchen submit FILE.json            record one violation over HTTP
     lianchen import FILE.(csv|jsonl)     bulk import with progress, summary and resume
     lianchen status USCC [--sector S] [--as-of T]
+    lianchen changes [--since CURSOR] [--follow]   the change feed of restrictions
     lianchen dead-letters list [QUEUE]   inspect a dead-letter queue (default dlq.violations.intake)
     lianchen dead-letters replay [QUEUE] put them back on the queue they failed on
+    lianchen notices dead [--subscriber S]          notices that could not be delivered
+    lianchen notices redeliver [ID ...] [--subscriber S | --all]   send them again
     lianchen validate-catalog [FILE]     check a measure catalog without starting anything
-    lianchen health                      each service, broker and store up or down
+    lianchen validate-score-model [FILE] check a score model without starting anything
+    lianchen health [--all-queues]       each service, broker and store up or down; queue depths
+    lianchen contracts [--check]         regenerate (or check) docs/api/openapi.json, asyncapi.json
+    lianchen keys create|list|revoke     API keys, on the store (administrators)
+    lianchen audit verify [--service S]  check the hash-chained decision ledgers
 
 User errors print what was wrong and exit non-zero; never a stack trace.
 """
@@ -16,16 +23,25 @@ import argparse
 import json
 import os
 import sys
+import time
+import warnings
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import requests
 
-PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
-         "notifications": 8005}
+from contracts.http import SERVICES
+
+PORTS = dict(SERVICES)
 
 
 class UserError(Exception):
     pass
+
+
+class Unreachable(UserError):
+    """The service did not answer (a follower waits and tries again)."""
 
 
 def _url(service: str) -> str:
@@ -67,10 +83,7 @@ def cmd_status(args) -> int:
     params = {k: v for k, v in (("sector", args.sector), ("as_of", args.as_of)) if v}
     response = _request("get", f"{_url('restrictions')}/v1/entities/{args.uscc}/status",
                         params=params)
-    body = response.json()
-    if response.status_code != 200:
-        raise UserError("; ".join(f"{e['field']}: {e['problem']}" for e in body.get("errors", []))
-                        or body.get("error", response.text))
+    body = _checked(response)
     print(f"{body['uscc']}  as of {body['as_of']}  record: {body['record']}  "
           f"answer {body['answer_id']}")
     print(f"{'sector':<15}{'verdict':<12}measures")
@@ -78,6 +91,50 @@ def cmd_status(args) -> int:
         measures = ", ".join(f"{m['measure_id']} (until {(m['ends_at'] or 'cured')[:10]})"
                              for m in entry["measures"]) or "-"
         print(f"{sector:<15}{'may pass' if entry['may_pass'] else 'RESTRICTED':<12}{measures}")
+    return 0
+
+
+def _change_line(change: dict) -> str:
+    until = (change.get("ends_at") or "cured")[:10]
+    tail = (f"lifted: {change.get('lift_reason') or '-'}" if change["change"] == "lifted"
+            else f"until {until}")
+    return (f"{change['at'][:19]}  {change['change']:<8}{change['uscc']}  "
+            f"{change['sector']:<14}{change['measure_id']:<10}{tail}  [{change['restriction_id']}]")
+
+
+def cmd_changes(args) -> int:
+    """Page through GET /v1/changes; with --follow keep polling from the last cursor."""
+    if not 1 <= args.limit <= 1000:
+        raise UserError("--limit must be between 1 and 1000")
+    if args.interval <= 0:
+        raise UserError("--interval must be positive")
+    url = f"{_url('restrictions')}/v1/changes"
+    cursor, seen = args.since, 0
+    try:
+        while True:
+            params = {"limit": args.limit, **({"since": cursor} if cursor else {})}
+            try:
+                body = _checked(_request("get", url, params=params))
+            except Unreachable as exc:
+                if not args.follow:
+                    raise
+                print(f"warning: {exc}; retrying in {args.interval:g}s", file=sys.stderr)
+                time.sleep(args.interval)
+                continue
+            for change in body["changes"]:
+                print(json.dumps(change, ensure_ascii=False) if args.json
+                      else _change_line(change), flush=True)
+            seen += len(body["changes"])
+            cursor = body.get("next") or cursor
+            if len(body["changes"]) >= args.limit:
+                continue  # a full page: more may be waiting
+            if not args.follow:
+                break
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    print(f"{seen} change(s)" + (f"; resume with: lianchen changes --since {cursor}"
+                                 if cursor else ""), file=sys.stderr)
     return 0
 
 
@@ -101,6 +158,43 @@ def cmd_dead_letters(args) -> int:
     return 0
 
 
+def cmd_notices(args) -> int:
+    """Dead-lettered notices (administrators): list them, or redeliver them."""
+    base = f"{_url('notifications')}/v1/dead-notices"
+    if args.action == "dead":
+        params = {"limit": args.limit}
+        if args.subscriber:
+            params["subscriber"] = args.subscriber
+        response = _request("get", base, params=params)
+        body = _json_or_error(response)
+        for letter in body["dead_notices"]:
+            print(f"{letter['dead_at']:<34} {letter['notice_id']}  {letter['subscriber_id']:<16}"
+                  f"{letter['kind']:<19}attempts={letter['attempts']}\n    {letter['reason']}")
+        print(f"{len(body['dead_notices'])} dead-lettered notice(s)")
+        return 0
+    if bool(args.ids) + bool(args.subscriber) + bool(args.all) != 1:
+        raise UserError("notices redeliver needs notice ids, --subscriber S or --all")
+    selector = ({"notice_ids": args.ids} if args.ids else
+                {"subscriber_id": args.subscriber} if args.subscriber else {"all": True})
+    body = _json_or_error(_request("post", f"{base}:redeliver", json=selector))
+    for result in body["results"]:
+        if not result["result"].startswith("redelivering"):
+            print(f"{result['notice_id']}: {result['result']}")
+    print(f"redelivering {body['redelivered']} notice(s)")
+    return 0
+
+
+def _json_or_error(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise UserError(f"unexpected answer {response.status_code} from the service") from exc
+    if response.status_code != 200:
+        details = "; ".join(f"{e['field']}: {e['problem']}" for e in body.get("errors", []))
+        raise UserError(details or body.get("error", response.text))
+    return body
+
+
 def cmd_validate_catalog(args) -> int:
     from services.restrictions.catalog import Catalog, InvalidCatalog
     try:
@@ -112,24 +206,100 @@ def cmd_validate_catalog(args) -> int:
     return 0
 
 
+def _sample_record() -> dict:
+    """A serious, listed record decided a month ago: it exercises every part of a model."""
+    from contracts.violation import ViolationSchema
+    decided = datetime.now(timezone.utc) - timedelta(days=30)
+    return ViolationSchema().load({
+        "agency_code": "SAMR-110000", "document_number": "CHECK-1",
+        "uscc": "91350100M000100Y43", "entity_name": "check", "category": "food_safety",
+        "severity": "serious", "penalties": [{"type": "fine", "amount": "50000.00"},
+                                             {"type": "suspension", "months": 3}],
+        "legal_basis": {"law": "Food Safety Law", "article": "124"},
+        "occurred_at": (decided - timedelta(days=10)).isoformat(),
+        "decided_at": decided.isoformat(),
+        "listing": {"list": "serious_violation", "listed_at": decided.isoformat()}})
+
+
+def cmd_validate_score_model(args) -> int:
+    from services.scoring.model import (ROOT as MODEL_ROOT, InvalidScoreModel, ScoreModel, today,
+                                        violation_facts)
+    path = Path(args.file) if args.file else MODEL_ROOT / "catalog" / "score_model.json"
+    try:
+        model = ScoreModel.load(path)
+        day = today()
+        clean = model.score([], day)
+        listed = model.score([violation_facts("SAMR-110000/CHECK-1", _sample_record())], day)
+    except InvalidScoreModel as exc:  # every problem named (overlaps, gaps, unknown names, ...)
+        raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON: {exc}") from exc
+    except KeyError as exc:
+        raise UserError(f"{path}: invalid score model: missing entry {exc}") from exc
+    except StopIteration as exc:
+        raise UserError(f"{path}: invalid score model: the thresholds do not give every "
+                        f"score a class") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever the loader refuses is the file's fault
+        raise UserError(f"{path}: invalid score model: {exc}") from exc
+    print(f"score model {model.version}: valid (no record: {clean.score:g} class "
+          f"{clean.risk_class}; a serious listed record: {listed.score:g} class "
+          f"{listed.risk_class})")
+    return 0
+
+
+def _vhost() -> str:
+    return unquote(urlsplit(_amqp()).path[1:]) or "/"
+
+
 def cmd_health(args) -> int:
     ok = True
+    print(f"{'component':<16}state")
     for service in PORTS:
         try:
-            state = requests.get(f"{_url(service)}/health", timeout=2).json().get("status")
+            response = requests.get(f"{_url(service)}/health", timeout=2)
+            body = response.json()
+            state = "up" if response.status_code == 200 and body.get("status") == "ok" else \
+                f"degraded ({body.get('error') or body.get('status')})"
         except (requests.RequestException, ValueError):
-            state = "down"
-        ok &= state == "ok"
-        print(f"{service:<15}{state}")
+            state = f"down (no answer at {_url(service)})"
+        ok &= state == "up"
+        print(f"{service:<16}{state}")
+    try:
+        from shared.mongo import connect
+        client = connect(os.environ.get("MONGO_URI"), serverSelectionTimeoutMS=2000)
+        try:
+            client.admin.command("ping")
+        finally:
+            client.close()
+        print(f"{'store':<16}up")
+    except Exception as exc:  # noqa: BLE001 - any failure means down; say which
+        ok = False
+        print(f"{'store':<16}down ({type(exc).__name__})")
+    vhost = args.vhost or _vhost()
     try:
         from shared.broker_admin import queue_depths
-        depths = queue_depths()
-        print(f"{'broker':<15}ok  ({sum(depths.values())} messages waiting; "
-              f"dead letters: {sum(v for k, v in depths.items() if k.startswith('dlq.'))})")
-    except Exception:
-        ok = False
-        print(f"{'broker':<15}down")
+        depths = queue_depths(vhost)
+    except Exception as exc:  # noqa: BLE001
+        print(f"{'broker':<16}down (management API: {type(exc).__name__})")
+        return 1
+    dead = sum(v for k, v in depths.items() if k.startswith("dlq."))
+    print(f"{'broker':<16}up (vhost {vhost}: {len(depths)} queues, "
+          f"{sum(depths.values())} messages waiting, {dead} dead letters)")
+    shown = {k: v for k, v in sorted(depths.items()) if args.all_queues or v}
+    if shown:
+        print(f"\n{'queue':<64}messages")
+        for name, depth in shown.items():
+            print(f"{name:<64}{depth}")
+    if len(shown) < len(depths):
+        print(f"({len(depths) - len(shown)} empty queues not shown; --all-queues lists them)")
     return 0 if ok else 1
+
+
+def cmd_contracts(args) -> int:
+    from shared.contracts import DOCS, run
+    return run(args.check, Path(args.out) if args.out else DOCS)
 
 
 def _credential() -> str:
@@ -169,16 +339,55 @@ def cmd_keys(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """Verify every service's decision ledger (hash chains) on the store."""
+    from shared.ledger import verify
+    from shared.mongo import connect
+    prefix = (os.environ.get("DB_PREFIX") or "lianchen") + "_"
+    try:
+        client = connect(os.environ.get("MONGO_URI"))
+        names = [n for n in client.list_database_names() if n.startswith(prefix)
+                 and (not args.service or n == prefix + args.service)]
+    except Exception as exc:  # noqa: BLE001 - the store is down: a user-facing error
+        raise UserError(f"store unreachable: {type(exc).__name__}") from exc
+    bad = 0
+    for name in sorted(names):
+        verdict = verify(client[name])
+        if not verdict.chains:
+            continue
+        state = "ok" if verdict.ok else "TAMPERED"
+        print(f"{name.removeprefix(prefix):<15}{state:<10}{verdict.chains} chain(s), "
+              f"{verdict.entries} entries")
+        for problem in verdict.problems:
+            print(f"    {problem}")
+        bad += not verdict.ok
+    return 1 if bad else 0
+
+
 def _request(method, url, **kwargs):
     headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {_credential()}"}
     try:
         return requests.request(method, url, timeout=30, headers=headers, **kwargs)
     except requests.RequestException as exc:
-        raise UserError(f"{url} unreachable ({type(exc).__name__}); is the system running? "
-                        f"(make run)") from exc
+        raise Unreachable(f"{url} unreachable ({type(exc).__name__}); is the system running? "
+                          f"(make run)") from exc
 
 
-def main(argv=None) -> int:
+def _checked(response) -> dict:
+    """The JSON answer, or a UserError saying what the service refused and why."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise UserError(f"{response.url} answered {response.status_code} without JSON") from None
+    if response.status_code >= 400:
+        problems = "; ".join(f"{e.get('field')}: {e.get('problem')}"
+                             for e in body.get("errors") or [] if isinstance(e, dict))
+        raise UserError(f"{response.status_code} {body.get('error', '')}"
+                        + (f" ({problems})" if problems else ""))
+    return body
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lianchen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("submit", help="record one violation from a JSON file")
@@ -195,28 +404,64 @@ def main(argv=None) -> int:
     p.add_argument("--sector")
     p.add_argument("--as-of")
     p.set_defaults(run=cmd_status)
+    p = sub.add_parser("changes", help="the change feed: imposed and lifted restrictions")
+    p.add_argument("--since", help="cursor printed by a previous run (default: from the start)")
+    p.add_argument("--follow", action="store_true", help="keep polling for new changes (Ctrl-C)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    p.add_argument("--limit", type=int, default=100, help="changes per request (1-1000)")
+    p.add_argument("--json", action="store_true", help="one JSON object per change")
+    p.set_defaults(run=cmd_changes)
     p = sub.add_parser("dead-letters", help="list or replay dead letters")
     p.add_argument("action", choices=("list", "replay"))
     p.add_argument("queue", nargs="?", default="dlq.violations.intake")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(run=cmd_dead_letters)
+    p = sub.add_parser("notices", help="dead-lettered notices: list or redeliver")
+    p.add_argument("action", choices=("dead", "redeliver"))
+    p.add_argument("ids", nargs="*", help="redeliver: notice ids")
+    p.add_argument("--subscriber", help="only this subscriber's notices")
+    p.add_argument("--all", action="store_true", help="redeliver: every dead-lettered notice")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(run=cmd_notices)
     p = sub.add_parser("validate-catalog", help="check a measure catalog file")
     p.add_argument("file", nargs="?")
     p.set_defaults(run=cmd_validate_catalog)
+    p = sub.add_parser("validate-score-model", help="check a credit score model file")
+    p.add_argument("file", nargs="?")
+    p.set_defaults(run=cmd_validate_score_model)
+    p = sub.add_parser("contracts", help="regenerate docs/api (OpenAPI, AsyncAPI) from the code")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing: exit 1 if stale or disagreeing with the code")
+    p.add_argument("--out", help="directory (default docs/api)")
+    p.set_defaults(run=cmd_contracts)
     p = sub.add_parser("keys", help="create, list or revoke API keys (administrators, on the store)")
     p.add_argument("action", choices=("create", "list", "revoke"))
     p.add_argument("role", nargs="?", help="create: the role; revoke: the key id")
     p.add_argument("subject", nargs="?", help="agency code, platform id, gate-keeper name...")
     p.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     p.set_defaults(run=cmd_keys)
-    p = sub.add_parser("health", help="services, broker and store up or down")
+    p = sub.add_parser("audit", help="verify the hash-chained decision ledgers")
+    p.add_argument("action", choices=("verify",))
+    p.add_argument("--service", help="only this service's ledger")
+    p.set_defaults(run=cmd_audit)
+    p = sub.add_parser("health", help="services, broker and store up or down; queue depths")
+    p.add_argument("--vhost", help="broker virtual host (default: from AMQP_URI)")
+    p.add_argument("--all-queues", action="store_true", help="list empty queues too")
     p.set_defaults(run=cmd_health)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message="(?s).*[Ee]ventlet is deprecated")
     try:
         return args.run(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # lianchen changes | head
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

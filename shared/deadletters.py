@@ -24,6 +24,7 @@ class DeadLetter:
     failed_at: str
     message_id: str | None
     body: bytes
+    headers: dict | None = None
 
 
 def _channel(amqp_uri: str):
@@ -46,7 +47,7 @@ def list_dead_letters(amqp_uri: str, dlq: str, limit: int = 100) -> list[DeadLet
                 reason=str(headers.get(REASON_HEADER, "(dead-lettered by the broker)")),
                 attempts=int(headers.get(ATTEMPTS_HEADER, 0)),
                 failed_at=str(headers.get(FAILED_AT_HEADER, "")),
-                message_id=properties.message_id, body=body))
+                message_id=properties.message_id, body=body, headers=dict(headers)))
     finally:
         connection.close()  # unacked messages go back to the queue, in order
     return found

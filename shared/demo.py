@@ -19,7 +19,7 @@ from shared.agency_client import AgencyPublisher
 
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
-         "notifications": 8005}
+         "notifications": 8005, "repair": 8006}
 
 
 def sessions() -> dict[str, requests.Session]:

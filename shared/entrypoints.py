@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -36,11 +37,13 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from contracts.common import field_errors
-from shared import auth
+from shared import auth, metrics
 from shared.logging import get_logger
 from shared.mongo import connect
 
 DLX = "lianchen.dlx"
+MAX_HTTP_BODY = 2 * 1024 * 1024  # bytes; a batch of 500 records is well under 1 MiB
+MAX_MESSAGE_BODY = 256 * 1024  # bytes; one record, amendment or revocation
 AUTHORIZATION_HEADER = "authorization"
 ATTEMPTS_HEADER = "x-lianchen-attempts"
 REASON_HEADER = "x-lianchen-reason"
@@ -52,6 +55,10 @@ ROUTING_KEY_HEADER = "x-lianchen-routing-key"
 MAX_DELAY_MS = 60_000
 
 _log = get_logger(component="entrypoints")
+
+
+class TooLarge(Exception):
+    pass
 
 
 class PermanentError(Exception):
@@ -175,6 +182,7 @@ class _Failures:
         })
         dlx, dlq, _ = self._failure_entities()
         self._publish(message, dlx, queue_name, headers, declare=[dlx, dlq])
+        metrics.message("dead_lettered", self.container.service_name, queue_name)
         _log.warning("message dead-lettered", queue=queue_name, reason=reason[:300],
                      attempts=attempts)
 
@@ -187,11 +195,14 @@ class _Failures:
         headers[REASON_HEADER] = reason[:1000]
         self._publish(message, "", retry_queue.name, headers, declare=[retry_queue],
                       expiration=delay / 1000.0)
+        metrics.message("retried", self.container.service_name, queue_name)
         _log.info("message scheduled for retry", queue=queue_name, attempt=attempts,
                   delay_ms=delay, reason=reason[:300])
 
     def settle(self, message, exc_info):
         """Ack after success, or after the failure was safely re-published."""
+        metrics.message("handled" if exc_info is None else "failed",
+                        self.container.service_name, self.queue.name)
         if exc_info is not None:
             exc = exc_info[1]
             attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
@@ -273,6 +284,9 @@ class ReliableConsumer(_Failures, Consumer):
     def handle_message(self, body, message):
         context_data = self.unpack_message_headers(message)
         context_data.pop(auth.PRINCIPAL_KEY, None)
+        if len(message.body or b"") > MAX_MESSAGE_BODY:
+            self._refuse(message, f"PermanentError: message body over {MAX_MESSAGE_BODY} bytes")
+            return
         if self.roles is not PUBLIC:
             try:
                 principal = self.guard.admit_message(message.headers or {}, self.roles)
@@ -368,10 +382,13 @@ class HttpEntrypoint(HttpRequestHandler):
 
     def handle_request(self, request):
         request.shallow = False
+        started = time.perf_counter()
         correlation_id = request.headers.get("X-Correlation-Id") or new_correlation_id()
         try:
             context_data = {"correlation_id": correlation_id}
             principal = self.guard.admit(request, self.roles)
+            if (request.content_length or 0) > MAX_HTTP_BODY:
+                raise TooLarge(f"request body over {MAX_HTTP_BODY} bytes")
             if principal is not None:
                 context_data[auth.PRINCIPAL_KEY] = principal.encode()
                 context_data["client_id"] = f"{principal.role}:{principal.subject}"
@@ -385,6 +402,8 @@ class HttpEntrypoint(HttpRequestHandler):
         except Exception as exc:
             response = self.response_from_exception(exc)
         response.headers["X-Correlation-Id"] = correlation_id
+        metrics.http_request(self.container.service_name, self.method, self.url,
+                             response.status_code, time.perf_counter() - started)
         return response
 
     def response_from_exception(self, exc):
@@ -397,6 +416,8 @@ class HttpEntrypoint(HttpRequestHandler):
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="lianchen"'
             return response
+        if isinstance(exc, TooLarge):
+            return problem(413, str(exc))
         if isinstance(exc, auth.RateLimited):
             response = problem(429, str(exc))
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))

@@ -20,6 +20,11 @@ _ID_NUMBER = re.compile(r"\b(\d{6})\d{8}(\d{3}[\dXx])\b")
 _SECRET_KEYS = {"password", "secret", "token", "api_key", "authorization", "credential"}
 
 
+def mask_id_numbers(text: str) -> str:
+    """``110101199001011234`` -> ``110101********1234`` wherever it appears in ``text``."""
+    return _ID_NUMBER.sub(r"\1********\2", text)
+
+
 def _scrub(_logger, _name, event_dict):
     for key in list(event_dict):
         if key.lower() in _SECRET_KEYS:

@@ -1,9 +1,13 @@
-"""Pieces every service has: health endpoint, outbox relay timer, common dependencies."""
+"""Pieces every service has: health endpoint, published contracts and metrics, dispatcher."""
 from __future__ import annotations
 
 from nameko.events import EventDispatcher
+from werkzeug.wrappers import Response
 
-from shared.entrypoints import json_response
+from contracts import asyncapi, openapi
+from shared import metrics as process_metrics
+from shared.entrypoints import PUBLIC, http, json_response
+from shared.ledger import LedgerHub, digest, event_summary
 
 
 def health_body(service: str, db) -> dict:
@@ -12,7 +16,25 @@ def health_body(service: str, db) -> dict:
 
 
 class Dispatcher(EventDispatcher):
-    """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes."""
+    """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes.
+
+    Every event published is a decision and is appended to the service's ledger
+    (``shared.ledger``) once the broker confirmed it. An event re-published by the outbox
+    relay is appended again: the ledger records publications, keyed by event id.
+    """
+
+    ledger_hub = LedgerHub()
+
+    def get_dependency(self, worker_ctx):
+        dispatch = super().get_dependency(worker_ctx)
+        ledger = self.ledger_hub.ledger
+
+        def dispatch_and_log(event_type, event_data):
+            dispatch(event_type, event_data)
+            ledger.append(event_type, event_summary(event_data)
+                          if isinstance(event_data, dict) else {"digest": digest(event_data)})
+
+        return dispatch_and_log
 
 
 def health(service_name: str, db):
@@ -21,3 +43,33 @@ def health(service_name: str, db):
     except Exception as exc:  # store down: say so, don't crash
         return json_response(503, {"service": service_name, "status": "degraded",
                                    "error": type(exc).__name__})
+
+
+@http("GET", "/openapi.json", roles=PUBLIC)
+def _openapi_json(self, request):
+    return Response(openapi.served(self.name), mimetype="application/json")
+
+
+@http("GET", "/asyncapi.json", roles=PUBLIC)
+def _asyncapi_json(self, request):
+    return Response(asyncapi.served(), mimetype="application/json")
+
+
+@http("GET", "/metrics", roles=PUBLIC)
+def _metrics(self, request):
+    body, content_type = process_metrics.exposition()
+    return Response(body, headers={"Content-Type": content_type})
+
+
+def published(service_cls):
+    """Class decorator for every service: what it publishes without a credential.
+
+    ``GET /openapi.json`` (this service's paths, from ``contracts.http``), ``GET /asyncapi.json``
+    (the broker's contract) and ``GET /metrics`` (Prometheus, this process); the documents are
+    built once per process. A decorator rather than a base class: ``nameko run`` would take a
+    base class with entrypoints, imported into a service module, for a service of its own.
+    """
+    service_cls.openapi_json = _openapi_json
+    service_cls.asyncapi_json = _asyncapi_json
+    service_cls.metrics = _metrics
+    return service_cls

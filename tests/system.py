@@ -1,4 +1,4 @@
-"""Start the five services as real processes on a fresh vhost and database prefix.
+"""Start the six services as real processes on a fresh vhost and database prefix.
 
 Used by the end-to-end tests and the benchmarks: nothing is mocked, every message crosses the
 real broker and every document the real store.
@@ -23,7 +23,7 @@ from shared import broker_admin
 from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications")
+SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications", "repair")
 AMQP_BASE = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
@@ -54,6 +54,7 @@ class System:
         self.ports: dict[str, list[int]] = {}
         self.processes: list[subprocess.Popen] = []
         self._keys: dict[tuple, str] = {}
+        self.by_name: dict[tuple[str, int], subprocess.Popen] = {}
 
     def url(self, service: str, path: str = "", instance: int = 0) -> str:
         return f"http://127.0.0.1:{self.ports[service][instance]}{path}"
@@ -61,32 +62,50 @@ class System:
     def start(self, timeout: float = 60.0) -> "System":
         broker_admin.create_vhost(self.vhost)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        nameko = [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml"]
         for service in self.services:
             for i in range(self.instances):
-                port = free_port()
-                self.ports.setdefault(service, []).append(port)
-                env = {**os.environ, "AMQP_URI": self.amqp_uri, "MONGO_URI": MONGO_URI,
-                       "DB_PREFIX": self.db_prefix, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-                       "RETRY_BASE_DELAY_MS": "50", "PYTHONUNBUFFERED": "1", **self.extra_env}
-                log = open(self.log_dir / f"{self.tag}-{service}-{i}.log", "ab")
-                self.processes.append(subprocess.Popen(
-                    nameko + [f"services.{service}.service"], cwd=ROOT, env=env,
-                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
-        deadline = time.monotonic() + timeout
+                self.ports.setdefault(service, []).append(free_port())
+                self._spawn(service, i)
         for service in self.services:
             for i in range(self.instances):
-                while True:
-                    try:
-                        if requests.get(self.url(service, "/health", i), timeout=1).ok:
-                            break
-                    except requests.RequestException:
-                        pass
-                    if time.monotonic() > deadline:
-                        self.stop()
-                        raise RuntimeError(f"{service} did not become healthy; see {self.log_dir}")
-                    time.sleep(0.2)
+                self.wait_healthy(service, i, timeout)
         return self
+
+    def _spawn(self, service: str, i: int) -> None:
+        nameko = [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml"]
+        port = self.ports[service][i]
+        env = {**os.environ, "AMQP_URI": self.amqp_uri, "MONGO_URI": MONGO_URI,
+               "DB_PREFIX": self.db_prefix, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+               "RETRY_BASE_DELAY_MS": "50", "PYTHONUNBUFFERED": "1", **self.extra_env}
+        log = open(self.log_dir / f"{self.tag}-{service}-{i}.log", "ab")
+        process = subprocess.Popen(
+            nameko + [f"services.{service}.service"], cwd=ROOT, env=env,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self.processes.append(process)
+        self.by_name[(service, i)] = process
+
+    def wait_healthy(self, service: str, i: int = 0, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url(service, "/health", i), timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{service} did not become healthy; see {self.log_dir}")
+            time.sleep(0.2)
+
+    def kill(self, service: str, i: int = 0) -> None:
+        """SIGKILL one instance: no shutdown, no acks, whatever it held in memory is gone."""
+        process = self.by_name[(service, i)]
+        process.kill()
+        process.wait(timeout=15)
+
+    def restart(self, service: str, i: int = 0, timeout: float = 60.0) -> None:
+        self._spawn(service, i)
+        self.wait_healthy(service, i, timeout)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -101,10 +120,11 @@ class System:
             broker_admin.delete_vhost(self.vhost)
         except Exception:
             pass
+        # Dropped by name: listing every database on FerretDB can wait behind another
+        # client's long write.
         client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
-        for name in client.list_database_names():
-            if name.startswith(self.db_prefix + "_"):
-                client.drop_database(name)
+        for service in (*self.services, "auth"):
+            client.drop_database(f"{self.db_prefix}_{service}")
         client.close()
 
     def key(self, role: str = "administrator", subject: str = "ops",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The five nameko services as local background processes: start | stop | status
+# The six nameko services as local background processes: start | stop | status
 #
 #   INSTANCES=N   instances per service (default 1); instance k>1 listens on
 #                 base port + 10*(k-1), logs to var/log/<name>-<k>.log and has
 #                 pid file var/run/<name>-<k>.pid
-#   SERVICES="registry scoring"   only these (default: all five)
+#   SERVICES="registry scoring"   only these (default: all six)
 #   AMQP_URI, MONGO_URI           passed to the services (defaults: local ones)
 #
 # start skips instances whose pid file points at a live process, then waits
@@ -13,8 +13,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 
-ALL_SERVICES="registry violations scoring restrictions notifications"
-declare -A BASE_PORT=([registry]=8001 [violations]=8002 [scoring]=8003 [restrictions]=8004 [notifications]=8005)
+ALL_SERVICES="registry violations scoring restrictions notifications repair"
+declare -A BASE_PORT=([registry]=8001 [violations]=8002 [scoring]=8003 [restrictions]=8004 [notifications]=8005 [repair]=8006)
 SERVICES="${SERVICES:-$ALL_SERVICES}"
 INSTANCES="${INSTANCES:-1}"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-60}"

@@ -1,119 +1,444 @@
-"""Notifications service: subscriptions and notices (merchant clearance, lifts).
+"""Notifications service: subscriptions, merchant clearance notices, delivery and feedback.
 
-A notice's id is its idempotency key (source event id + subscriber), so a redelivered
-restriction event records the same notice once. Delivery (signed webhooks, retries) builds on
-the stored notices.
+- A restriction imposed or lifted becomes one notice per interested subscriber (platforms
+  hear about their own merchants, from the registry's memberships). The notice id is its
+  idempotency key, so a redelivered event records nothing new.
+- Push notices (webhook, AMQP queue) are handed to the courier (``delivery.py``): signed,
+  retried with backoff, dead-lettered after the limit, lifts held behind impositions.
+- Subscribers post feedback; a platform reporting a clearance emits ``MerchantCleared``,
+  which becomes an informational notice for the merchant's other platforms (互认).
 """
 from __future__ import annotations
 
+import json
+import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError
 from nameko.rpc import RpcProxy
+from nameko.timer import timer
+from pymongo.errors import DuplicateKeyError
 
-from contracts.events import SECTORS, read_event
-from contracts.violation import StrictSchema
+from contracts.common import Instant
+from contracts.events import PAYLOADS, make_event, read_event
+from contracts.notifications import (CLEARED, FEEDBACK_STATUSES, FeedbackSchema,
+                                     RedeliverSchema, SubscriptionSchema, public_subscription)
+from services.notifications import notices
+from services.notifications.delivery import Courier
+from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
+from shared.auth import Caller
 from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
+from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import health
-from shared.store import insert_once
+from shared.outbox import Outbox
+from shared.service import Dispatcher, health, published
 
-ACT_WITHIN = timedelta(days=3)
+ROOT = Path(__file__).resolve().parents[2]
+ACT_WITHIN = timedelta(hours=float(os.environ.get("NOTIFY_ACT_WITHIN_HOURS", "72")))
+MAX_LIST = 1000
 
 
 def ensure_indexes(db) -> None:
     db.notices.create_index([("subscriber_id", 1), ("created_at", 1)])
     db.notices.create_index("uscc")
     db.subscriptions.create_index("platform_id")
+    db.dead_letters.create_index([("state", 1), ("dead_at", 1)])
 
 
-class SubscriptionSchema(StrictSchema):
-    subscriber_id = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9_-]{1,63}$", error="must be 2-64 of a-z, 0-9, '_' and '-'"))
-    kind = fields.String(required=True, validate=validate.OneOf(("platform", "department")))
-    platform_id = fields.String(load_default=None)
-    sectors = fields.List(fields.String(validate=validate.OneOf(SECTORS)), load_default=None)
-    measures = fields.List(fields.String(), load_default=None)
-    webhook_url = fields.Url(load_default=None, schemes={"https", "http"}, require_tld=False)
-    amqp_queue = fields.String(load_default=None)
+def catalog_measures() -> set[str]:
+    path = ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json")
+    try:
+        return {m["id"] for m in json.loads(path.read_text(encoding="utf-8"))["measures"]}
+    except (OSError, ValueError, KeyError):
+        return set()
 
 
-def wants(subscription: dict, restriction: dict, member_platforms: set[str]) -> bool:
-    if subscription.get("measures") and restriction["measure_id"] not in subscription["measures"]:
-        return False
-    if subscription["kind"] == "platform":
-        sectors = subscription.get("sectors") or ["platforms"]
-        return subscription.get("platform_id") in member_platforms and restriction["sector"] in sectors
-    return restriction["sector"] in (subscription.get("sectors") or SECTORS)
-
-
+@published
 class NotificationsService:
     name = "notifications"
 
     db = Mongo("notifications", indexes=ensure_indexes)
     registry = RpcProxy("registry")
+    courier = Courier()
+    dispatch = Dispatcher()
+    caller = Caller()
     log = Log()
     correlation_id = CorrelationId()
 
+    # -- notices from restrictions ---------------------------------------------------------
     @event_handler("restrictions", "RestrictionImposed")
     def on_imposed(self, body):
         envelope, restriction = read_event(body)
-        self._notify(envelope, restriction, "imposed", None)
+        self._notify(envelope, restriction, "imposed")
 
     @event_handler("restrictions", "RestrictionLifted")
     def on_lifted(self, body):
         envelope, payload = read_event(body)
-        self._notify(envelope, payload["restriction"], "lifted", payload["lift_reason"])
+        self._notify(envelope, payload["restriction"], "lifted",
+                     reason=payload["lift_reason"], lifted_at=payload["lifted_at"])
 
-    def _notify(self, envelope, restriction, kind, lift_reason):
-        subscriptions = list(self.db.subscriptions.find({}))
+    def _notify(self, envelope, restriction, kind, reason=None, lifted_at=None):
+        subscriptions = self.courier.subscriptions.all()
         if not subscriptions:
             return
-        memberships = {}
+        members = {}
         if any(s["kind"] == "platform" for s in subscriptions):
-            memberships = {m["platform_id"]: m["shop_id"]
-                           for m in self.registry.memberships(restriction["uscc"])}
+            members = self._memberships(restriction["uscc"])
         now = datetime.now(timezone.utc)
         for sub in subscriptions:
-            if not wants(sub, restriction, set(memberships)):
+            interested = notices.wants(sub, restriction, set(members))
+            if kind == "lifted" and not interested:
+                # told of the imposition (the merchant may have left the platform since)
+                interested = self.db.notices.find_one({"_id": notices.imposition_of(
+                    restriction["restriction_id"], sub["_id"])}, {"_id": 1}) is not None
+            if not interested:
                 continue
-            notice_id = f"{envelope['event_id']}>{sub['_id']}"
-            if insert_once(self.db.notices, notice_id, {
-                "subscriber_id": sub["_id"], "kind": kind, "uscc": restriction["uscc"],
-                "merchant": {"uscc": restriction["uscc"], "name": restriction["entity_name"],
-                             "shop_id": memberships.get(sub.get("platform_id"))},
-                "measure": {"id": restriction["measure_id"], "sector": restriction["sector"],
-                            "action": restriction["action"],
-                            "legal_basis": restriction["legal_basis"],
-                            "department": restriction["department"]},
-                "reason": lift_reason or restriction["reason"],
-                "restriction_id": restriction["restriction_id"],
-                "source_event_id": envelope["event_id"],
-                "act_by": now + ACT_WITHIN, "status": "pending", "created_at": now,
-                "correlation_id": envelope["correlation_id"]}):
-                self.log.info("notice recorded", notice_id=notice_id, kind=kind,
-                              subscriber=sub["_id"])
+            shop_id = members.get(sub.get("platform_id"))
+            if kind == "lifted":
+                # A lift never overtakes its imposition: if the imposition's event has not
+                # been handled (yet), its notice is made now from the lift's copy of the
+                # restriction (already lifted: nothing to act on). Exists already: no-op.
+                self._record(notices.build(
+                    "imposed", sub, restriction, shop_id=shop_id, issued_at=now,
+                    act_within=ACT_WITHIN, correlation_id=envelope["correlation_id"]),
+                    act=False)
+            self._record(notices.build(
+                kind, sub, restriction, shop_id=shop_id, issued_at=now, act_within=ACT_WITHIN,
+                correlation_id=envelope["correlation_id"], reason=reason, lifted_at=lifted_at))
 
-    @http("POST", "/v1/subscriptions", roles=("platform",))
+    def _memberships(self, code: str) -> dict[str, str]:
+        return {m["platform_id"]: m["shop_id"] for m in self.registry.memberships(code)}
+
+    def _record(self, doc: dict, act: bool = True) -> bool:
+        if not act:
+            doc["act_by"] = None
+            body = json.loads(doc["body"])
+            body["act_by"] = None
+            doc["body"] = notices.canonical(body)
+        try:
+            self.db.notices.insert_one(doc)
+        except DuplicateKeyError:
+            if doc["delivery"]["mode"] in notices.PUSH_MODES:
+                self.courier.ensure(doc["_id"])
+            return False
+        if doc["delivery"]["mode"] in notices.PUSH_MODES:
+            self.courier.track(doc)
+        self.log.info("notice recorded", notice_id=doc["_id"], kind=doc["kind"],
+                      subscriber=doc["subscriber_id"], delivery=doc["delivery"]["mode"])
+        return True
+
+    # -- mutual recognition (互认) ----------------------------------------------------------
+    @event_handler("notifications", "MerchantCleared")
+    def on_merchant_cleared(self, body):
+        envelope, cleared = read_event(body)
+        subscriptions = [s for s in self.courier.subscriptions.all() if s["kind"] == "platform"
+                         and s.get("platform_id") != cleared["platform_id"]]
+        if not subscriptions:
+            return
+        members = self._memberships(cleared["uscc"])
+        measure, ref = cleared["measure"], cleared["restriction"]
+        restriction = {"restriction_id": ref["restriction_id"], "uscc": cleared["uscc"],
+                       "entity_name": cleared["entity_name"], "measure_id": measure["id"],
+                       "sector": measure["sector"], "action": measure["action"],
+                       "legal_basis": measure["legal_basis"],
+                       "department": measure["department"],
+                       "memorandum": measure.get("memorandum"), "starts_at": ref["starts_at"],
+                       "ends_at": ref["ends_at"], "reason": ref["reason"],
+                       "source": ref["source"]}
+        reason = (f"mutual recognition (互认): platform {cleared['platform_id']} reports it "
+                  f"cleared this merchant (清退) on {cleared['cleared_at'].date().isoformat()} "
+                  f"under {measure['id']} ({measure['legal_basis']})")
+        now = datetime.now(timezone.utc)
+        for sub in subscriptions:
+            if sub["platform_id"] not in members:
+                continue
+            if sub.get("merchants") and cleared["uscc"] not in sub["merchants"]:
+                continue
+            if "platforms" not in (sub.get("sectors") or ["platforms"]):
+                continue
+            self._record(notices.build(
+                "mutual_recognition", sub, restriction, shop_id=members[sub["platform_id"]],
+                issued_at=now, act_within=ACT_WITHIN, correlation_id=envelope["correlation_id"],
+                reason=reason, cleared_by={"platform_id": cleared["platform_id"],
+                                           "cleared_at": cleared["cleared_at"],
+                                           "reference": cleared.get("reference")}))
+
+    # -- subscriptions ---------------------------------------------------------------------
+    @http("POST", "/v1/subscriptions", roles=("platform", "regulator"))
     def post_subscription(self, request):
         data = SubscriptionSchema().load(read_json(request))
-        if data["kind"] == "platform" and not data.get("platform_id"):
-            return problem(400, "invalid request", [{"field": "platform_id",
-                                                     "problem": "required for a platform"}])
-        sub_id = data.pop("subscriber_id")
-        self.db.subscriptions.update_one({"_id": sub_id}, {"$set": data}, upsert=True)
-        return json_response(200, {"subscriber_id": sub_id, **data})
+        if self.caller.role == "platform":
+            if data["kind"] != "platform":
+                return problem(403, "a platform may only subscribe as a platform (kind platform)")
+            if data["platform_id"] != self.caller.subject:
+                return problem(403, "a platform may only manage its own subscriptions: "
+                                    f"platform_id must be {self.caller.subject!r}")
+        errors = []
+        if data.get("measures"):
+            known = catalog_measures()
+            errors += [{"field": f"measures[{i}]", "problem": f"unknown measure {m!r}"}
+                       for i, m in enumerate(data["measures"]) if known and m not in known]
+        url = data.get("webhook_url")
+        if url and url.startswith("http://") and self.courier.settings.require_https:
+            errors.append({"field": "webhook_url", "problem": "must be https"})
+        if errors:
+            return problem(400, "invalid request", errors)
+        sub_id = data.pop("subscriber_id") or data["platform_id"]
+        now = datetime.now(timezone.utc)
+        with doc_lock(self.db.subscriptions, sub_id):
+            existing = self.db.subscriptions.find_one({"_id": sub_id})
+            if existing is not None and not self._owns(existing):
+                return problem(403, f"subscriber {sub_id} belongs to another platform")
+            if data.get("amqp_queue"):
+                self.courier.transports["amqp"].declare(data["amqp_queue"])
+            fields_ = {**data, "updated_at": now}
+            if existing is None:
+                self.db.subscriptions.insert_one({"_id": sub_id, **fields_, "created_at": now})
+            else:
+                self.db.subscriptions.update_one({"_id": sub_id}, {"$set": fields_})
+        self.courier.subscriptions.forget(sub_id)
+        doc = self.db.subscriptions.find_one({"_id": sub_id})
+        self.log.info("subscription saved", subscriber=sub_id, kind=doc["kind"],
+                      delivery=public_subscription(doc)["delivery"])
+        return json_response(201 if existing is None else 200, public_subscription(doc))
 
+    @http("GET", "/v1/subscriptions", roles=("platform", "regulator"))
+    def list_subscriptions(self, request):
+        docs = [d for d in self.db.subscriptions.find({}).sort("_id", 1) if self._owns(d)]
+        return json_response(200, {"subscriptions": [public_subscription(d) for d in docs]})
+
+    @http("GET", "/v1/subscriptions/<string:subscriber_id>", roles=("platform", "regulator"))
+    def get_subscription(self, request, subscriber_id):
+        doc, refusal = self._subscription(subscriber_id)
+        return refusal or json_response(200, public_subscription(doc))
+
+    @http("DELETE", "/v1/subscriptions/<string:subscriber_id>", roles=("platform", "regulator"))
+    def delete_subscription(self, request, subscriber_id):
+        doc, refusal = self._subscription(subscriber_id)
+        if refusal:
+            return refusal
+        with doc_lock(self.db.subscriptions, subscriber_id):
+            self.db.subscriptions.delete_one({"_id": subscriber_id})
+        self.courier.subscriptions.forget(subscriber_id)
+        self.log.info("subscription deleted", subscriber=subscriber_id)
+        return json_response(200, {"subscriber_id": subscriber_id, "deleted": True})
+
+    def _owns(self, subscription: dict) -> bool:
+        """Platforms see and manage only their own subscriptions (and their notices)."""
+        return (self.caller.role != "platform"
+                or subscription.get("platform_id") == self.caller.subject)
+
+    def _subscription(self, subscriber_id):
+        doc = self.db.subscriptions.find_one({"_id": subscriber_id})
+        if doc is None:
+            return None, problem(404, f"no subscription {subscriber_id}")
+        if not self._owns(doc):
+            return None, problem(403, f"subscriber {subscriber_id} belongs to another platform")
+        return doc, None
+
+    # -- notices ---------------------------------------------------------------------------
     @http("GET", "/v1/notices", roles=("platform", "regulator"))
     def list_notices(self, request):
-        subscriber = request.args.get("subscriber")
-        if not subscriber:
-            return problem(400, "query parameter subscriber is required")
-        docs = self.db.notices.find({"subscriber_id": subscriber}).sort("created_at", 1).limit(1000)
-        notices = [{**{k: v for k, v in d.items() if k != "_id"}, "notice_id": d["_id"]} for d in docs]
-        return json_response(200, {"subscriber": subscriber, "notices": notices})
+        args = request.args
+        query = {}
+        subscriber = args.get("subscriber")
+        if subscriber:
+            _, refusal = self._subscription(subscriber)
+            if refusal and not (refusal.status_code == 404 and self.caller.role != "platform"):
+                return refusal
+            query["subscriber_id"] = subscriber
+        elif self.caller.role == "platform":
+            own = [d["_id"] for d in self.db.subscriptions.find({}) if self._owns(d)]
+            query["subscriber_id"] = {"$in": own}
+        errors = []
+        if args.get("uscc"):
+            query["uscc"] = args["uscc"]
+        if args.get("kind"):
+            if args["kind"] not in ("imposed", "lifted", "mutual_recognition"):
+                errors.append({"field": "kind", "problem":
+                               "must be imposed, lifted or mutual_recognition"})
+            query["kind"] = args["kind"]
+        try:
+            limit = int(args.get("limit", MAX_LIST))
+            if not 1 <= limit <= MAX_LIST:
+                raise ValueError
+        except ValueError:
+            errors.append({"field": "limit", "problem": f"must be a number from 1 to {MAX_LIST}"})
+        if errors:
+            return problem(400, "invalid query", errors)
+        docs = list(self.db.notices.find(query).sort("created_at", 1).limit(limit))
+        return json_response(200, {"subscriber": subscriber, "notices": self._views(docs)})
+
+    @http("GET", "/v1/notices/<string:notice_id>", roles=("platform", "regulator"))
+    def get_notice(self, request, notice_id):
+        doc, status, why = self._notice(notice_id)
+        return problem(status, why) if why else json_response(200, self._views([doc])[0])
+
+    def _notice(self, notice_id):
+        """``(notice, status, refusal)``: a platform may only see its own notices."""
+        doc = self.db.notices.find_one({"_id": notice_id})
+        if doc is None:
+            return None, 404, f"no notice {notice_id}"
+        if self.caller.role == "platform" and doc.get("platform_id") != self.caller.subject:
+            return None, 403, (f"notice {notice_id} was sent to another platform, "
+                               f"not to {self.caller.subject}")
+        return doc, 200, None
+
+    def _views(self, docs: list[dict]) -> list[dict]:
+        ids = [d["_id"] for d in docs]
+        delivered = {d["_id"]: d for d in self.db.deliveries.find({"_id": {"$in": ids}})} \
+            if ids else {}
+        feedback = self._feedback_for(ids)
+        views = []
+        for doc in docs:
+            body = json.loads(doc["body"])
+            receipt = delivered.get(doc["_id"])
+            delivery = doc["delivery"]
+            status = ("delivered" if receipt else delivery["state"])
+            if status == "pending" and self.courier.held(doc["_id"]):
+                status = "held"
+            views.append({**body, "uscc": doc["uscc"], "status": status, "delivery": {
+                "mode": delivery["mode"], "attempts": receipt["attempts"] if receipt
+                else delivery["attempts"], "delivered_at": receipt and receipt["delivered_at"],
+                "next_attempt_at": None if receipt else delivery.get("next_attempt_at"),
+                "last_error": None if receipt else delivery.get("last_error")},
+                "feedback": feedback.get(doc["_id"], [])})
+        return views
+
+    def _feedback_for(self, ids: list[str]) -> dict[str, list[dict]]:
+        if not ids:
+            return {}
+        keys = [f"{nid}:{status}" for nid in ids for status in FEEDBACK_STATUSES]
+        out: dict[str, list[dict]] = {}
+        for doc in self.db.feedback.find({"_id": {"$in": keys}}).sort("received_at", 1):
+            out.setdefault(doc["notice_id"], []).append(_feedback_view(doc))
+        return out
+
+    # -- feedback --------------------------------------------------------------------------
+    @http("POST", "/v1/notices/<string:notice_id>/feedback", roles=("platform", "regulator"))
+    def post_feedback(self, request, notice_id):
+        data = FeedbackSchema().load(read_json(request))
+        notice, status, why = self._notice(notice_id)
+        if why:
+            return problem(status, f"feedback refused: {why}")
+        errors = feedback_errors(notice["kind"], data)
+        if errors:
+            return problem(400, "invalid feedback", errors)
+        feedback_id = f"{notice_id}:{data['status']}"
+        doc = {"notice_id": notice_id, "subscriber_id": notice["subscriber_id"],
+               "platform_id": notice.get("platform_id"), "notice_kind": notice["kind"],
+               "status": data["status"], "actions": data.get("actions"),
+               "applied_at": millis(data.get("applied_at")), "reference": data.get("reference"),
+               "note": data.get("note"), "received_at": datetime.now(timezone.utc),
+               "by": f"{self.caller.role}:{self.caller.subject}"}
+        events = []
+        if (data["status"] == "applied" and CLEARED in (data.get("actions") or ())
+                and notice.get("platform_id")):
+            events.append(self._cleared_event(feedback_id, notice, doc))
+        doc["event_ids"] = [e["event_id"] for e in events]
+        with Outbox(self.db, self.dispatch).staged(self.db.feedback, feedback_id, events) as stage:
+            try:
+                self.db.feedback.insert_one({"_id": feedback_id, **doc})
+            except DuplicateKeyError:
+                stage.cancel()
+                stored = self.db.feedback.find_one({"_id": feedback_id})
+                if same_feedback(stored, doc):
+                    return json_response(200, {**_feedback_view(stored), "duplicate": True})
+                return problem(409, f"feedback {data['status']} was already posted for "
+                                    f"notice {notice_id} with other content; it is kept as "
+                                    f"first posted")
+        self.courier.decision("FeedbackRecorded", notice, status=data["status"],
+                              actions=data.get("actions"), reference=data.get("reference"),
+                              by=doc["by"])
+        self.log.info("feedback recorded", notice_id=notice_id, status=data["status"],
+                      subscriber=notice["subscriber_id"], mutual_recognition=bool(events))
+        return json_response(201, _feedback_view({"_id": feedback_id, **doc}))
+
+    def _cleared_event(self, feedback_id: str, notice: dict, feedback: dict) -> dict:
+        body = json.loads(notice["body"])
+        measure, ref = body["measure"], body["restriction"]
+        return make_event("MerchantCleared", _loaded("MerchantCleared", {
+            "uscc": notice["uscc"], "entity_name": body["merchant"]["name"],
+            "platform_id": notice["platform_id"], "notice_id": notice["_id"],
+            "measure": measure, "restriction": ref,
+            "cleared_at": feedback["applied_at"], "reference": feedback["reference"]}),
+            producer=self.name, correlation_id=self.correlation_id,
+            event_id=f"{feedback_id}:cleared")
+
+    @http("GET", "/v1/closure", roles=("platform", "regulator"))
+    def get_closure(self, request):
+        """Closure per subscriber: sent, acknowledged, applied, overdue (``as_of``: now)."""
+        try:
+            as_of = Instant().deserialize(request.args["as_of"]) if request.args.get(
+                "as_of") else datetime.now(timezone.utc)
+        except ValidationError:
+            return problem(400, "invalid query", [{"field": "as_of", "problem":
+                                                   "must be an ISO 8601 instant"}])
+        subscriptions = {d["_id"]: d for d in self.db.subscriptions.find({}) if self._owns(d)}
+        query = {}
+        wanted = request.args.get("subscriber")
+        if wanted:
+            _, refusal = self._subscription(wanted)
+            if refusal and not (refusal.status_code == 404 and self.caller.role != "platform"):
+                return refusal
+            query["subscriber_id"] = wanted
+        elif self.caller.role == "platform":
+            query["subscriber_id"] = {"$in": list(subscriptions)}
+        docs = list(self.db.notices.find(query, {"body": 0}))
+        ids = [d["_id"] for d in docs]
+        delivered = {d["_id"] for d in self.db.deliveries.find({}, {"_id": 1})}
+        dead = {d["_id"] for d in self.db.dead_letters.find({"state": "dead"}, {"_id": 1})}
+        feedback: dict[str, set] = {}
+        for nid, statuses in self._feedback_for(ids).items():
+            feedback[nid] = {f["status"] for f in statuses}
+        return json_response(200, closure(docs, subscriptions, delivered, dead, feedback, as_of))
+
+    # -- dead letters (operators) ----------------------------------------------------------
+    @http("GET", "/v1/dead-notices", roles=())
+    def list_dead_notices(self, request):
+        try:
+            limit = int(request.args.get("limit", 100))
+            if not 1 <= limit <= MAX_LIST:
+                raise ValueError
+        except ValueError:
+            return problem(400, "invalid query", [{"field": "limit", "problem":
+                                                   f"must be a number from 1 to {MAX_LIST}"}])
+        letters = self.courier.dead_letters(request.args.get("subscriber"), limit)
+        return json_response(200, {"dead_notices": letters})
+
+    @http("POST", "/v1/dead-notices:redeliver", roles=())
+    def redeliver_dead_notices(self, request):
+        data = RedeliverSchema().load(read_json(request))
+        if data.get("notice_ids"):
+            ids = data["notice_ids"]
+        else:
+            ids = [d["notice_id"] for d in self.courier.dead_letters(
+                data.get("subscriber_id"), limit=10_000)]
+        sent = self.courier.redeliver(ids, f"{self.caller.role}:{self.caller.subject}")
+        results = [{"notice_id": nid, "result": "redelivering" if nid in sent
+                    else "not dead-lettered"} for nid in ids]
+        results += [{"notice_id": nid, "result": "redelivering (its lift was asked for)"}
+                    for nid in sent if nid not in set(ids)]
+        return json_response(200, {"redelivered": len(sent), "results": results})
+
+    @timer(interval=2)
+    def relay_outbox(self):
+        Outbox(self.db, self.dispatch).sweep()
 
     @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
         return health(self.name, self.db)
+
+
+def _loaded(event_type: str, payload: dict) -> dict:
+    """A payload built from stored JSON, in the loaded form ``make_event`` takes."""
+    return PAYLOADS[event_type]().load(json.loads(json.dumps(
+        payload, default=lambda v: v.isoformat())))
+
+
+def _feedback_view(doc: dict) -> dict:
+    keys = ("notice_id", "status", "actions", "applied_at", "reference", "note", "received_at",
+            "by")
+    return {"feedback_id": doc["_id"], **{k: doc.get(k) for k in keys}}

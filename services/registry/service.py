@@ -4,47 +4,26 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from contracts.common import USCC, field_errors
 from contracts.events import make_event, read_event
-from contracts.violation import StrictSchema
+from contracts.registry import EntitySchema, MembershipSchema
 from shared import uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health
+from shared.service import Dispatcher, health, published
 from shared.store import apply_versioned, insert_once
-
-ENTITY_STATUSES = ("operating", "suspended", "deregistered", "revoked")
 
 
 def ensure_indexes(db) -> None:
     # Memberships live on the entity document: the notification path reads them by id.
     db.entity_violations.create_index("uscc")
-
-
-class LegalRepresentativeSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    id_number = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{17}[\dXx]$", error="must be an 18-character resident identity number"))
-
-
-class EntitySchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    industry = fields.String(load_default=None, validate=validate.Length(max=100))
-    status = fields.String(load_default="operating", validate=validate.OneOf(ENTITY_STATUSES))
-    legal_representative = fields.Nested(LegalRepresentativeSchema, load_default=None)
-
-
-class MembershipSchema(StrictSchema):
-    platform_id = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9_-]{1,63}$", error="must be 2-64 of a-z, 0-9, '_' and '-'"))
-    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
 def mask_name(name: str) -> str:
@@ -57,6 +36,7 @@ def protect_identity(number: str) -> dict:
     return {"id_hash": digest, "id_masked": number[:3] + "*" * 11 + number[-4:]}
 
 
+@published
 class RegistryService:
     name = "registry"
 

@@ -11,6 +11,7 @@ import eventlet
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
+from shared.ledger import LedgerHub, digest
 from shared.mongo import connect, database_name
 
 MAX_BATCH = 500
@@ -27,8 +28,9 @@ def summary(answer: dict) -> dict:
 
 
 class AuditLog:
-    def __init__(self, collection):
+    def __init__(self, collection, ledger=None):
         self.collection = collection
+        self.ledger = ledger
         self.pending: list[tuple[dict, Event]] = []
         self.flusher = None
 
@@ -49,19 +51,37 @@ class AuditLog:
                     for _, done in batch:
                         done.send_exception(exc)
                     continue
+                if self.ledger is not None:
+                    for doc, _ in batch:
+                        self.ledger.append("AnswerGiven", {
+                            "answer_id": doc["_id"], "asked_by": doc.get("asked_by"),
+                            "uscc": (doc.get("answer") or {}).get("uscc"),
+                            "digest": digest(doc)})
                 for _, done in batch:
                     done.send(None)
         finally:
             self.flusher = None
 
 
+class _LazyLedger:
+    def __init__(self, hub):
+        self.hub = hub
+
+    def append(self, kind, data):
+        self.hub.ledger.append(kind, data)
+
+
 class Audit(DependencyProvider):
-    """One audit log per container (its own client: it outlives single workers)."""
+    """One audit log per container (its own client: it outlives single workers); every
+    answer is also a decision in the service's ledger."""
+
+    ledger_hub = LedgerHub()
 
     def setup(self):
         config = self.container.config
         self.client = connect(config.get("MONGO_URI"))
-        self.log = AuditLog(self.client[database_name(config, "restrictions")].audit)
+        self.log = AuditLog(self.client[database_name(config, "restrictions")].audit,
+                            _LazyLedger(self.ledger_hub))
 
     def stop(self):
         self.client.close()

@@ -53,6 +53,10 @@ def parse_query(args) -> tuple[list[str], datetime]:
     return sectors, as_of.astimezone(timezone.utc)
 
 
+def source_id(doc: dict) -> str:
+    return f"{doc['source']['agency_code']}/{doc['source']['document_number']}"
+
+
 def class_based_rules(catalog) -> frozenset[str]:
     """Ids of the catalog's triggers that fire on the credit risk class. The class is not
     public, and naming such a trigger or its memorandum (``MOU-RISK-D-2023``) in a gate-keeping
@@ -60,7 +64,8 @@ def class_based_rules(catalog) -> frozenset[str]:
     return frozenset(t.id for t in catalog.triggers if "risk_classes" in t.when)
 
 
-def measure_view(doc: dict, withheld: frozenset[str] = frozenset()) -> dict:
+def measure_view(doc: dict, under_review: bool = False,
+                 withheld: frozenset[str] = frozenset()) -> dict:
     hidden = doc["rule"] in withheld
     return {
         "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
@@ -70,21 +75,29 @@ def measure_view(doc: dict, withheld: frozenset[str] = frozenset()) -> dict:
         "source": {"agency_code": doc["source"]["agency_code"],
                    "document_number": doc["source"]["document_number"]},
         "starts_at": doc["starts_at"], "ends_at": doc["ends_at"],
+        "under_review": under_review,
     }
 
 
 def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
-           entity_known: bool, withheld: frozenset[str] = frozenset()) -> dict:
-    """``withheld``: rules (``class_based_rules``) whose memorandum and rule id are not told."""
+           entity_known: bool, under_review=None, withheld: frozenset[str] = frozenset()) -> dict:
+    """``under_review(violation_id) -> bool``: the record has an open objection. A measure
+    whose record is under review still applies (the record stands until decided); the
+    answer says so, measure by measure and in ``records_under_review``. ``withheld``: rules
+    (``class_based_rules``) whose memorandum and rule id are not told (the class is not public)."""
     per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
     any_record = False
+    reviewed: set[str] = set()
     for doc in docs:
         any_record = True
         if doc["sector"] in per_sector and is_active(
                 _utc(doc["starts_at"]), _utc(doc.get("ends_at")), _utc(doc.get("lifted_at")), as_of):
             entry = per_sector[doc["sector"]]
             entry["may_pass"] = False
-            entry["measures"].append(measure_view(doc, withheld))
+            flagged = bool(under_review and under_review(source_id(doc)))
+            if flagged:
+                reviewed.add(source_id(doc))
+            entry["measures"].append(measure_view(doc, flagged, withheld))
     for entry in per_sector.values():
         entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
         entry["reason"] = ("no active measure in this sector" if entry["may_pass"] else
@@ -98,6 +111,7 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
         record = "restricted"
     return {"uscc": code, "as_of": as_of, "record": record,
             "may_pass": all(e["may_pass"] for e in per_sector.values()),
+            "records_under_review": sorted(reviewed),
             "sectors": per_sector}
 
 

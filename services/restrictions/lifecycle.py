@@ -43,6 +43,20 @@ def restriction_doc(doc: dict) -> dict:
     return out
 
 
+def lift_reason(source: dict) -> str:
+    """Why the measures of a stored violation that no longer apply were lifted."""
+    if source["status"] == "revoked":
+        return f"violation revoked: {source.get('reason') or 'no reason given'}"
+    repairs = source.get("repairs") or {}
+    for scope, what in (("publicity", "the penalty's publicity ended"),
+                        ("serious_list", "removed from the serious violation list")):
+        if scope in repairs:
+            repair = repairs[scope]
+            return (f"credit repair approved (application {repair['application_id']} by "
+                    f"{repair['decided_by']}): {what}; {repair['reason']}")
+    return "violation amended: measure no longer applies"
+
+
 class Reconciler:
     def __init__(self, db, catalog: Catalog, dispatch, correlation_id: str, projection=None):
         self.db = db
@@ -60,8 +74,12 @@ class Reconciler:
         entity = self.db.entities.find_one({"_id": record["uscc"]}) or {}
         imposed = lifted = 0
         desired: dict[str, dict] = {}
-        if source["status"] == "active":
-            decision = self.catalog.decide(record, entity.get("risk_class"))
+        repairs = source.get("repairs") or {}
+        if source["status"] == "active" and "publicity" not in repairs:
+            # Removal from the serious violation list by credit repair: what the listing
+            # alone triggered ends; what the penalty triggers stands.
+            facts = {**record, "listing": None} if "serious_list" in repairs else record
+            decision = self.catalog.decide(facts, entity.get("risk_class"))
             if decision.soft_tools:
                 self._supervise(violation_id, record, decision)
             desired = {m["measure"].id: m for m in decision.measures}
@@ -76,9 +94,7 @@ class Reconciler:
             for mid, choice in desired.items() if mid not in in_force], now)
         removed = []
         for measure_id in in_force - set(desired):
-            reason = (f"violation revoked: {source.get('reason') or 'no reason given'}"
-                      if source["status"] == "revoked"
-                      else "violation amended: measure no longer applies")
+            reason = lift_reason(source)
             rid = restriction_id(violation_id, measure_id, generations.get(measure_id, 0))
             lifted += self.lift(rid, reason, now)
             removed.append(measure_id)

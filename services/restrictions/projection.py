@@ -45,6 +45,20 @@ class StatusProjection:
         self.by_entity: dict[str, dict[str, dict]] = {}
         self.known: set[str] = set()
         self.synced_at: datetime | None = None
+        # Objections: violation id -> (open objection ids, decided objection ids). A record
+        # with an open objection is under review; a decided one never reopens.
+        self.reviews: dict[str, tuple[set, set]] = {}
+
+    def review(self, violation_id: str, objection_id: str, decided: bool) -> None:
+        opened, closed = self.reviews.setdefault(violation_id, (set(), set()))
+        if decided:
+            closed.add(objection_id)
+            opened.discard(objection_id)
+        elif objection_id not in closed:
+            opened.add(objection_id)
+
+    def under_review(self, violation_id: str) -> bool:
+        return bool(self.reviews.get(violation_id, (None, None))[0])
 
     def apply(self, doc: dict) -> None:
         view = view_of(doc)
@@ -75,6 +89,8 @@ class StatusProjection:
             count += 1
         for entity in db.entities.find({}, {"_id": 1}):
             self.known.add(entity["_id"])
+        for doc in db.reviews.find({}):  # one small document per record ever objected to
+            self.reviews[doc["_id"]] = (set(doc.get("open", [])), set(doc.get("decided", [])))
         self.synced_at = started
         return count
 

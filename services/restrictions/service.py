@@ -24,7 +24,7 @@ from shared.entrypoints import PUBLIC, event_handler, http, json_response, probl
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health
+from shared.service import Dispatcher, health, published
 from shared.store import apply_versioned
 from services.restrictions import gate
 from services.restrictions.audit import Audit, summary
@@ -60,6 +60,7 @@ def prepare_store(db) -> None:
         raise InvalidCatalog(problems)
 
 
+@published
 class RestrictionsService:
     name = "restrictions"
 
@@ -100,6 +101,66 @@ class RestrictionsService:
         result = self._reconciler().reconcile(vid)
         self.log.info("violation applied", violation_id=vid, version=payload["version"],
                       new_version=changed, **result)
+
+    # -- credit repair and objections (events of the repair service) ------------------------
+    @event_handler("repair", "RecordRepaired")
+    def on_record_repaired(self, body):
+        """Credit repair approved: lift what depended on the record (all of its measures for
+        ``publicity``, what the listing triggered for ``serious_list``), with the reason."""
+        _, payload = read_event(body)
+        vid = payload["violation_id"]
+        with doc_lock(self.db.sources, vid):
+            source = self.db.sources.find_one({"_id": vid}, {"repairs": 1})
+            if source is None:  # the violation's own event is still on its way: retry
+                raise LookupError(f"violation {vid} not known yet")
+            repairs = dict(source.get("repairs") or {})
+            if payload["scope"] not in repairs:
+                repairs[payload["scope"]] = {
+                    "application_id": payload["application_id"],
+                    "decided_by": payload["decided_by"], "decided_at": payload["decided_at"],
+                    "reason": payload["reason"]}
+                self.db.sources.update_one({"_id": vid}, {"$set": {"repairs": repairs}})
+        result = self._reconciler().reconcile(vid)
+        self.log.info("record repaired", violation_id=vid, scope=payload["scope"], **result)
+
+    @event_handler("repair", "ObjectionOpened")
+    def on_objection_opened(self, body):
+        self._review(body, decided=False)
+
+    @event_handler("repair", "ObjectionDecided")
+    def on_objection_decided(self, body):
+        self._review(body, decided=True)
+
+    def _review(self, body, decided: bool):
+        """A record under an open objection is flagged in gate-keeping answers. Stored per
+        record in ``reviews`` (open and decided objection ids: a late ``opened`` never
+        reopens a decided one)."""
+        _, payload = read_event(body)
+        vid, oid = payload["violation_id"], payload["objection_id"]
+        with doc_lock(self.db.reviews, vid):
+            doc = self.db.reviews.find_one({"_id": vid}) or {"open": [], "decided": []}
+            opened, closed = set(doc["open"]), set(doc["decided"])
+            if decided:
+                closed.add(oid)
+                opened.discard(oid)
+            elif oid not in closed:
+                opened.add(oid)
+            if (opened, closed) != (set(doc["open"]), set(doc["decided"])):
+                self.db.reviews.update_one({"_id": vid}, {"$set": {
+                    "open": sorted(opened), "decided": sorted(closed)}}, upsert=True)
+        self.projection.review(vid, oid, decided)
+
+    @nameko_event_handler("repair", "ObjectionOpened", handler_type=BROADCAST,
+                          reliable_delivery=False)
+    def project_objection_opened(self, body):
+        _, payload = read_event(body)
+        self.projection.review(payload["violation_id"], payload["objection_id"], False)
+
+    @nameko_event_handler("repair", "ObjectionDecided", handler_type=BROADCAST,
+                          reliable_delivery=False)
+    def project_objection_decided(self, body):
+        _, payload = read_event(body)
+        self.projection.review(payload["violation_id"], payload["objection_id"], True)
 
     # -- the read model, on every instance (broadcast; the periodic sync covers losses) -----
     @nameko_event_handler("restrictions", "RestrictionImposed", handler_type=BROADCAST,
@@ -170,7 +231,7 @@ class RestrictionsService:
             return problem(503, "starting up: the status read model is loading; retry shortly")
         docs = self.projection.docs_for(code)
         body = gate.answer(code, docs, sectors, as_of, self.projection.is_known(code),
-                           CLASS_RULES)
+                           self.projection.under_review, withheld=CLASS_RULES)
         return json_response(200, self._audited(request, body))
 
     @http("POST", "/v1/status:batch", roles=("gatekeeper", "regulator"))
@@ -201,7 +262,8 @@ class RestrictionsService:
         if not self._projection_ready():
             return problem(503, "starting up: the status read model is loading; retry shortly")
         results = [gate.answer(code, self.projection.docs_for(code), sectors, as_of,
-                               self.projection.is_known(code), CLASS_RULES)
+                               self.projection.is_known(code), self.projection.under_review,
+                               withheld=CLASS_RULES)
                    for code in dict.fromkeys(valid)]
         return json_response(200, self._audited(request, {"as_of": as_of, "results": results}))
 

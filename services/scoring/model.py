@@ -17,8 +17,10 @@ Rules:
   suspension or ban runs longer): on the decision day the full deduction, on the day the window
   ends nothing;
 - a credit repair (``RecordRepaired``) stops what it repairs from its decision day: scope
-  ``publicity`` the record's own deductions, scope ``serious_list`` the serious violation listing
-  (its deduction and the forced class);
+  ``publicity`` every deduction of the record (and any class it forced), scope
+  ``serious_list`` what the serious violation listing adds (its deduction and the forced
+  class) while the penalty's own deductions go on fading (as restrictions lifts what the
+  listing alone triggered);
 - positive records (honours, commitments fulfilled, ...) add points while valid, at most
   ``positive_records.max_total`` together;
 - the score stays within ``[floor, base + max_total]`` (an adjustment contribution says so);
@@ -43,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = ROOT / "catalog" / "score_model.json"
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 SCOPES = ("publicity", "serious_list")
+REQUIRED_KEYS = ("version", "base", "severity_deduction", "publicity_months",
+                 "short_publicity_when", "thresholds")
 KNOWN_KEYS = {
     "version", "comment", "base", "floor", "score_decimals", "severity_deduction",
     "category_weight", "default_category_weight", "penalty_deduction", "listing_deduction",
@@ -117,9 +121,14 @@ class ScoreModel:
         if not path.is_absolute():
             path = ROOT / path
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InvalidScoreModel([f"{path}: cannot read JSON: {exc}"], str(path)) from exc
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidScoreModel([f"cannot read it: {exc.strerror or exc}"],
+                                    f"score model {path}") from exc
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InvalidScoreModel([f"not valid JSON: {exc}"], f"score model {path}") from exc
         problems = validate(data)
         if problems:
             raise InvalidScoreModel(problems, f"score model {path}")
@@ -217,14 +226,14 @@ class ScoreModel:
                               "scope": scope})
             listed_on = day_of(listing["listed_at"])
             months = self.listing_months.get(name)
-            if name in self.forces and listed_on <= day and "serious_list" not in repairs_of and (
+            if name in self.forces and listed_on <= day and not repairs_of and (
                     months is None or day < day_of(add_months(listing["listed_at"], months))):
                 forces = (self.forces[name], f"on the {name.replace('_', ' ')} list since "
                           f"{listed_on} ({v['agency_code']} {v['document_number']}): class "
                           f"{self.forces[name]} regardless of the score")
         counted = Decimal(0)
-        for part in parts:
-            part["repaired"] = part["scope"] in repairs_of
+        for part in parts:  # publicity ends every part; serious_list what the listing adds
+            part["repaired"] = "publicity" in repairs_of or part["scope"] in repairs_of
             if not part["repaired"]:
                 counted += part["points"]
         span = (end - start).days
@@ -244,6 +253,7 @@ class ScoreModel:
             "kind": "violation", "violation_id": v["violation_id"],
             "agency_code": v["agency_code"], "document_number": v["document_number"],
             "category": v["category"], "severity": v["severity"],
+            "penalties": [p["type"] for p in v["penalties"]],
             "decided_on": start.isoformat(), "publicity_ends_on": end.isoformat(),
             "state": state, "full_points": float(full),
             "fade_factor": float(round(fade, 4)), "points": float(points) or 0.0,
@@ -282,7 +292,7 @@ def validate(data) -> list[str]:
     """Every problem of a score model document; empty when it is valid."""
     if not isinstance(data, dict):
         return ["the model must be a JSON object"]
-    problems: list[str] = []
+    problems: list[str] = [f"missing entry {key!r}" for key in REQUIRED_KEYS if key not in data]
     for key in sorted(set(data) - KNOWN_KEYS):
         problems.append(f"unknown key {key!r}")
     if not isinstance(data.get("version"), str) or not data.get("version"):
@@ -324,7 +334,8 @@ def validate(data) -> list[str]:
                 problems.append(f"listing_months.{name}: must be a positive whole number or null")
     problems += _positive(data)
     problems += _thresholds(data)
-    return problems
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    return [p for p in problems if not any(p.startswith(f"{key}:") for key in missing)]
 
 
 def _weights(data, key, known, what, every=False) -> list[str]:

@@ -71,10 +71,11 @@ def credit_changed(doc: dict, old: dict | None, cause: str, correlation_id: str)
 
 def public_records(explanation: list[dict]) -> list[dict]:
     """The contributions that are public: penalties still in publicity (not repaired, not
-    faded) and valid positive records."""
+    faded, not a warning alone: warnings are not published) and valid positive records."""
     out = []
     for c in explanation:
-        if c.get("kind") == "violation" and c.get("state") in ("fading", "partly_repaired"):
+        if c.get("kind") == "violation" and c.get("state") in ("fading", "partly_repaired") \
+                and set(c.get("penalties") or ["?"]) != {"warning"}:
             out.append(c)
         elif c.get("kind") == "positive" and c.get("state") == "valid":
             out.append(c)

@@ -27,7 +27,7 @@ from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
-from shared.service import Dispatcher, health
+from shared.service import Dispatcher, health, published
 from services.restrictions.gate import BadQuery, parse_code
 from services.scoring import facts, inspections, scores
 from services.scoring.model import ScoreModel, day_of, today
@@ -39,7 +39,7 @@ MODEL = ScoreModel.load(os.environ.get("SCORE_MODEL_PATH"))
 SCOPE = inspections.Scope.load()
 JURISDICTIONS = Jurisdictions.load()
 RESCORE_CHECK_SECONDS = float(os.environ.get("RESCORE_CHECK_SECONDS", "600"))
-ANY_ROLE = tuple(ROLES)
+ANY_ROLE = tuple(role for role in ROLES if role != "administrator")  # admins always pass
 
 _score_view = ScoreViewSchema()
 _public_view = PublicCreditViewSchema()
@@ -64,6 +64,8 @@ class RescoreState(DependencyProvider):
         return self
 
 
+@published
+@published
 class ScoringService:
     name = "scoring"
 
@@ -216,7 +218,8 @@ class ScoringService:
             doc = {"_id": code, "known": False, "score": score, "risk_class": risk_class,
                    "class_reason": "nothing is recorded against this entity",
                    "base": float(MODEL.base), "explanation": [],
-                   "model_version": MODEL.version, "day": today().isoformat()}
+                   "model_version": MODEL.version, "day": today().isoformat(),
+                   "record": "none"}
         doc["uscc"] = doc.pop("_id")
         doc.setdefault("known", True)
         return json_response(200, _score_view.dump(doc))
@@ -286,8 +289,8 @@ class ScoringService:
         try:
             drawn = inspections.draw_plan(candidates, ratios, roster, data["seed"])
         except inspections.AssignmentImpossible as exc:
-            return problem(422, "no conflict-free assignment", [
-                {"field": "roster", "problem": str(exc), "target": exc.target}])
+            return problem(422, f"no conflict-free assignment for target {exc.target}", [
+                {"field": "roster", "problem": str(exc)}])
         request_key = {"region": data["region"], "industry": data["industry"],
                        "period": {k: v.isoformat() for k, v in data["period"].items()},
                        "seed": data["seed"], "ratios": ratios,

@@ -11,7 +11,7 @@ from shared.auth import Caller
 from shared.entrypoints import PUBLIC, PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health
+from shared.service import Dispatcher, health, published
 from services.violations.intake import Intake, ensure_indexes
 from services.violations.jurisdiction import Jurisdictions
 
@@ -24,6 +24,7 @@ JURISDICTIONS = Jurisdictions.load()
 MAX_BATCH = 500
 
 
+@published
 class ViolationsService:
     name = "violations"
 
@@ -121,7 +122,7 @@ class ViolationsService:
         doc = self.db.rejections.find_one({"_id": rejection_id}, {"event_ids": 0})
         if doc is None:
             return problem(404, f"no rejection {rejection_id}")
-        return json_response(200, _public(doc))
+        return json_response(200, _public(doc, "rejection_id"))
 
     @http("GET", "/v1/rejections", roles=("agency", "regulator"))
     def list_rejections(self, request):
@@ -129,7 +130,7 @@ class ViolationsService:
         if request.args.get("agency_code"):
             query["agency_code"] = request.args["agency_code"]
         docs = self.db.rejections.find(query, {"event_ids": 0}).sort("received_at", -1).limit(100)
-        return json_response(200, {"rejections": [_public(d) for d in docs]})
+        return json_response(200, {"rejections": [_public(d, "rejection_id") for d in docs]})
 
     @http("GET", "/health", roles=PUBLIC)
     def health(self, request):
@@ -140,7 +141,7 @@ class ViolationsService:
         Outbox(self.db, self.dispatch).sweep()
 
 
-def _public(doc: dict) -> dict:
+def _public(doc: dict, id_field: str = "violation_id") -> dict:
     doc = dict(doc)
-    doc["violation_id"] = doc.pop("_id")
+    doc[id_field] = doc.pop("_id")
     return doc

@@ -58,3 +58,66 @@ def test_malformed_message_is_dead_lettered_and_its_reason_kept(system):
     from shared.broker_admin import queue_depths
     system.wait_for(lambda: queue_depths(system.vhost).get("dlq.violations.intake", 0) >= 1,
                     message="the message in the dead-letter queue")
+
+
+def test_every_decision_is_in_a_ledger_that_verifies(system):
+    """Violation accepted, restrictions imposed, answers given: each service's chain holds them
+    and verifies (tampering is covered in tests/integration/test_ledger.py)."""
+    from shared.ledger import verify
+    body = violation()
+    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+        agency.publish(body)
+    gatekeeper = system.session("gatekeeper", "bank-2")
+    url = system.url("restrictions", f"/v1/entities/{body['uscc']}/status")
+    answer = system.wait_for(lambda: (lambda a: a if a["record"] == "restricted" else None)(
+        gatekeeper.get(url).json()), message="the entity restricted")
+    vid = f"{body['agency_code']}/{body['document_number']}"
+
+    def logged(service, kind, **match):
+        return any(all(e["data"].get(k) == v for k, v in match.items())
+                   for e in system.db(service).ledger.find({"kind": kind}))
+
+    system.wait_for(lambda: logged("violations", "ViolationRecorded", violation_id=vid),
+                    message="the accepted violation in the ledger")
+    system.wait_for(lambda: logged("restrictions", "RestrictionImposed", uscc=body["uscc"]),
+                    message="the imposed restriction in the ledger")
+    system.wait_for(lambda: logged("restrictions", "AnswerGiven", answer_id=answer["answer_id"],
+                                   asked_by="gatekeeper:bank-2"),
+                    message="the answer in the ledger under the gate-keeper's name")
+    for service in ("violations", "restrictions", "scoring"):
+        verdict = verify(system.db(service))
+        assert verdict.ok and verdict.entries > 0, (service, verdict)
+
+
+def test_identity_numbers_are_nowhere_in_the_store_or_the_logs(system):
+    """Accepted and rejected records with a legal representative's identity number: no store
+    document and no log line of any service holds the number in full."""
+    import pymongo
+    from tests.unit.test_violation_contract import _id_number
+    number = _id_number("35010219851231567")
+    body = violation(legal_representative={"name": "王五", "id_number": number})
+    bad = violation(legal_representative={"name": "王五", "id_number": number}, entity_name="")
+    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+        agency.publish(body)
+        rejected_id = agency.publish(bad)
+    gatekeeper = system.session("gatekeeper", "bank-3")
+    url = system.url("restrictions", f"/v1/entities/{body['uscc']}/status")
+    system.wait_for(lambda: gatekeeper.get(url).json()["record"] == "restricted",
+                    message="the entity restricted")
+    rejections = system.db("violations").rejections
+    system.wait_for(lambda: rejections.find_one({"_id": rejected_id}),
+                    message="the bad record kept as a rejection")
+    stored = system.db("violations").violations.find_one(
+        {"_id": f"{body['agency_code']}/{body['document_number']}"})
+    assert stored["record"]["legal_representative"]["id_number_masked"].startswith("350102")
+    from tests.system import MONGO_URI
+    client = pymongo.MongoClient(MONGO_URI)
+    found_in = []
+    for name in client.list_database_names():
+        if name.startswith(system.db_prefix + "_"):
+            for collection in client[name].list_collection_names():
+                if any(number in str(doc) for doc in client[name][collection].find({})):
+                    found_in.append(f"{name}.{collection}")
+    assert found_in == []
+    for log in system.log_dir.glob(f"{system.tag}-*.log"):
+        assert number not in log.read_text(encoding="utf-8", errors="replace"), log.name

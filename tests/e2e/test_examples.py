@@ -22,3 +22,31 @@ def test_agency_example_publishes_a_record_that_is_recorded(system):
         "violations", f"/v1/violations/SAMR-110000/{document}")).ok,
         message="the example's record to be stored")
     assert found
+
+
+def test_gatekeeper_example_checks_a_status_and_proves_what_it_was_told(system):
+    from shared.agency_client import AgencyPublisher
+    from tests.factories import violation
+    body = violation()
+    gatekeeper = system.session("gatekeeper", "example-bank")
+    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+        agency.publish(body)
+    system.wait_for(lambda: gatekeeper.get(system.url(
+        "restrictions", f"/v1/entities/{body['uscc']}/status")).json()["record"] == "restricted",
+        message="the entity to be restricted")
+
+    result = subprocess.run(
+        [sys.executable, "examples/gatekeeper_check.py", body["uscc"],
+         system.url("restrictions")], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "LIANCHEN_KEY": system.key("gatekeeper", "example-bank")})
+    assert result.returncode == 0, result.stderr
+    assert "RESTRICTED" in result.stdout and "decision: refuse" in result.stdout
+    answer_id = result.stdout.split("answer_id=")[1].split()[0]
+    assert f"verified: answer {answer_id}" in result.stdout
+    recorded = system.db("restrictions").audit.find_one({"_id": answer_id})
+    assert recorded["asked_by"] == "gatekeeper:example-bank"
+    assert recorded["answer"]["uscc"] == body["uscc"] and recorded["answer"]["may_pass"] is False
+
+    # another gate-keeper cannot use this bank's answer id
+    other = system.session("gatekeeper", "other-bank")
+    assert other.get(system.url("restrictions", f"/v1/answers/{answer_id}")).status_code == 404

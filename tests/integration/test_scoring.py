@@ -13,10 +13,17 @@ from services.scoring import scores
 from services.scoring.model import today
 from services.scoring.rescore import Rescorer
 from services.scoring.service import MODEL, ScoringService
+from tests.contract_check import checked
 from tests.factories import make_uscc, violation
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make_session(make_session):
+    """Sessions whose every answer is checked against contracts/http.py."""
+    return lambda *args, **kwargs: checked(make_session(*args, **kwargs), "scoring")
 
 CHANGES = []
 

@@ -9,6 +9,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 
 from contracts.events import make_event
+from contracts.gate import MeasureViewSchema
 from contracts.violation import ViolationSchema
 from services.restrictions.service import RestrictionsService
 from services.scoring.service import ScoringService
@@ -17,6 +18,7 @@ from tests.integration.conftest import wait_for
 from tests.system import free_port
 
 pytestmark = pytest.mark.integration
+
 
 # A class, as a key or in words: "risk_class", "class": "D", "class D", "RISK-D", "(class D)".
 CLASS_KEY = re.compile(r'"(risk_?class|class|credit_class|risk)"', re.I)
@@ -81,6 +83,8 @@ def test_gatekeeping_answers_never_carry_the_risk_class(services, config, make_s
     (pl02,) = [m for m in platforms if m["measure_id"] == "PL-02"]  # the measure is told,
     assert pl02["legal_basis"] and pl02["department"]  # with its legal basis and department,
     assert pl02["memorandum"] is None and pl02["rule"] is None  # not the class-D memorandum
+    declared = set(MeasureViewSchema().fields)  # and the contract allows it withheld
+    assert MeasureViewSchema().validate({k: v for k, v in pl02.items() if k in declared}) == {}
     batch = gatekeeper.post("/v1/status:batch", json={"codes": [code]})
     changes = gatekeeper.get("/v1/changes")
     replay = gatekeeper.get(f"/v1/answers/{single.json()['answer_id']}")

@@ -9,9 +9,16 @@ from services.scoring import facts
 from services.scoring.model import today
 from services.scoring.rescore import Rescorer
 from services.scoring.service import MODEL, ScoringService
+from tests.contract_check import checked
 from tests.factories import make_uscc, violation
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make_session(make_session):
+    """Sessions whose every answer is checked against contracts/http.py."""
+    return lambda *args, **kwargs: checked(make_session(*args, **kwargs), "scoring")
 
 RECENT = (datetime.now(timezone.utc) - timedelta(days=5)).isoformat()
 OCCURRED = (datetime.now(timezone.utc) - timedelta(days=20)).isoformat()
@@ -135,7 +142,8 @@ def test_a_target_no_two_inspectors_may_take_is_named(population, make_session):
                                                       json=plan_request(roster=roster))
     assert response.status_code == 422
     (error,) = response.json()["errors"]
-    assert error["target"] == d_firm and d_firm in error["problem"]
+    assert error["field"] == "roster" and d_firm in error["problem"]
+    assert d_firm in response.json()["error"]
 
 
 def test_results_are_recorded_per_target_and_published_without_class_or_inspectors(

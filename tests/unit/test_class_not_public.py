@@ -14,9 +14,9 @@ def test_the_class_based_rules_of_the_catalog_are_withheld_from_answers():
            "source": {"agency_code": "FJAMR", "document_number": "1"},
            "starts_at": datetime(2026, 1, 1, tzinfo=timezone.utc), "ends_at": None, "lifted_at": None}
     at = datetime(2026, 2, 1, tzinfo=timezone.utc)
-    (measure,) = gate.answer("x", [doc], ["platforms"], at, True, rules)["sectors"]["platforms"]["measures"]
+    (measure,) = gate.answer("x", [doc], ["platforms"], at, True, withheld=rules)["sectors"]["platforms"]["measures"]
     assert (measure["memorandum"], measure["rule"]) == (None, None)
     assert measure["legal_basis"] == "E-Commerce Law art. 29"
     other = {**doc, "memorandum": "MOU-SERIOUS-2018", "rule": "T-SV-1"}
-    (shown,) = gate.answer("x", [other], ["platforms"], at, True, rules)["sectors"]["platforms"]["measures"]
+    (shown,) = gate.answer("x", [other], ["platforms"], at, True, withheld=rules)["sectors"]["platforms"]["measures"]
     assert (shown["memorandum"], shown["rule"]) == ("MOU-SERIOUS-2018", "T-SV-1")

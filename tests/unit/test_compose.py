@@ -9,9 +9,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-APP_SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications")
+APP_SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications",
+                "repair")
 HOST_PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
-              "notifications": 8005}
+              "notifications": 8005, "repair": 8006}
 
 
 @pytest.fixture(scope="module")

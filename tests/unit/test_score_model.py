@@ -336,7 +336,7 @@ def test_load_names_the_file_and_every_problem(tmp_path):
     assert str(bad) in str(info.value) and "unknown category 'nonsense'" in str(info.value)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(InvalidScoreModel, match="cannot read JSON"):
+    with pytest.raises(InvalidScoreModel, match="not valid JSON"):
         ScoreModel.load(broken)
 
 
@@ -350,3 +350,26 @@ def test_the_service_refuses_to_start_on_an_invalid_model(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert "InvalidScoreModel" in run.stderr and "overlap" in run.stderr
+
+
+def test_publicity_repair_of_a_listed_record_ends_every_part_and_the_forced_class():
+    f = fact(severity="general", category="product_quality",
+             penalties=[{"type": "fine", "amount": "20000"}])
+    day = day_of(f["decided_at"]) + timedelta(days=400)
+    repair = {"violation_id": f["violation_id"], "scope": "publicity",
+              "decided_at": f["decided_at"] + timedelta(days=380), "application_id": "app-3"}
+    result = MODEL.score([f], day, [repair])
+    (c,) = result.contributions
+    assert c["state"] == "repaired" and all(p["repaired"] for p in c["parts"])
+    assert (result.score, result.risk_class) == (100, "A")
+
+
+def test_the_public_records_are_those_in_publicity_and_not_warnings_alone():
+    from services.scoring.scores import public_records
+    warning = fact(listing=None, severity="minor", penalties=[{"type": "warning"}])
+    fine = fact(listing=None, severity="general", penalties=[{"type": "fine", "amount": "20000"}])
+    old = fact(listing=None, severity="general", penalties=[{"type": "fine", "amount": "200"}],
+               decided_at="2025-01-02T10:00:00+08:00", occurred_at="2025-01-01T10:00:00+08:00")
+    result = MODEL.score([warning, fine, old], day_of(fine["decided_at"]) + timedelta(days=1))
+    shown = public_records(result.contributions)
+    assert [c["violation_id"] for c in shown] == [fine["violation_id"]]

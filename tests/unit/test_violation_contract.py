@@ -75,3 +75,32 @@ def test_event_roundtrip_validates_payload():
     event["payload"]["version"] = 0
     with pytest.raises(ValidationError):
         read_event(event)
+
+
+def _id_number(body17: str) -> str:
+    from contracts.violation import _ID_CHECK, _ID_WEIGHTS
+    return body17 + _ID_CHECK[sum(int(c) * w for c, w in zip(body17, _ID_WEIGHTS)) % 11]
+
+
+def test_a_legal_representatives_id_number_is_masked_and_hashed_on_load():
+    from contracts.violation import ViolationSchema
+    number = _id_number("11010119800101123")
+    body = violation(legal_representative={"name": "张三", "id_number": number})
+    loaded = ViolationSchema().load(body)
+    dumped = ViolationSchema().dump(loaded)
+    rep = dumped["legal_representative"]
+    assert number not in str(dumped) and "id_number" not in rep
+    assert rep["id_number_masked"] == number[:6] + "********" + number[-4:]
+    assert len(rep["id_number_hash"]) == 64
+    # the protected form loads again unchanged (events, stored records)
+    assert ViolationSchema().dump(ViolationSchema().load(dumped)) == dumped
+
+
+def test_a_bad_id_number_is_refused_naming_the_field():
+    from contracts.violation import ViolationSchema
+    number = _id_number("11010119800101123")
+    wrong = number[:17] + ("0" if number[17] != "0" else "1")
+    with pytest.raises(ValidationError) as err:
+        ViolationSchema().load(violation(legal_representative={"name": "李四",
+                                                               "id_number": wrong}))
+    assert "check character" in str(err.value.messages["legal_representative"]["id_number"])

@@ -1,0 +1,144 @@
+"""Gate-keeping answers (restrictions service): status, batch status, change feed, audit.
+
+Response schemas: what a gate-keeper is told. They document the JSON the service returns and
+the tests load real answers with them (unknown fields are refused, so an undocumented field
+fails the tests).
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from contracts.common import USCC, Instant
+from contracts.events import SECTORS
+
+RECORDS = ("entity_unknown", "no_active_restriction", "restricted")
+
+
+def _doc(text: str) -> dict:
+    return {"metadata": {"description": text}}
+
+
+class StatusQuerySchema(Schema):
+    sector = fields.String(validate=validate.OneOf(SECTORS),
+                           **_doc("only this sector (default: every sector)"))
+    as_of = Instant(**_doc("the instant asked about (default: now); no offset means UTC+8"))
+
+
+class SourceRefSchema(Schema):
+    agency_code = fields.String(required=True)
+    document_number = fields.String(required=True)
+
+
+class MeasureViewSchema(Schema):
+    restriction_id = fields.String(required=True)
+    measure_id = fields.String(required=True)
+    action = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+    department = fields.String(required=True, **_doc("the implementing department"))
+    memorandum = fields.String(required=True, allow_none=True, **_doc(
+        "null: withheld, the measure follows from the credit risk class (not public)"))
+    rule = fields.String(required=True, allow_none=True, **_doc(
+        "the catalog rule that imposed the measure (null: withheld, as the memorandum)"))
+    source = fields.Nested(SourceRefSchema, required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True, allow_none=True,
+                      **_doc("null: until the entity cures the cause"))
+
+
+class SectorAnswerSchema(Schema):
+    may_pass = fields.Boolean(required=True)
+    measures = fields.List(fields.Nested(MeasureViewSchema), required=True)
+    reason = fields.String(required=True)
+
+
+class StatusResultSchema(Schema):
+    uscc = USCC(required=True)
+    as_of = Instant(required=True)
+    record = fields.String(required=True, validate=validate.OneOf(RECORDS))
+    may_pass = fields.Boolean(required=True, **_doc("true when no sector asked is restricted"))
+    sectors = fields.Dict(keys=fields.String(validate=validate.OneOf(SECTORS)),
+                          values=fields.Nested(SectorAnswerSchema), required=True)
+
+
+class StatusAnswerSchema(StatusResultSchema):
+    answer_id = fields.String(required=True, **_doc(
+        "keep it: GET /v1/answers/{answer_id} shows what you were told"))
+    catalog_version = fields.String(required=True)
+
+
+class StatusBatchRequestSchema(Schema):
+    codes = fields.List(USCC(), required=True, validate=validate.Length(min=1, max=1000))
+    sector = fields.String(validate=validate.OneOf(SECTORS))
+    as_of = Instant()
+
+
+class StatusBatchAnswerSchema(Schema):
+    answer_id = fields.String(required=True)
+    catalog_version = fields.String(required=True)
+    as_of = Instant(required=True)
+    results = fields.List(fields.Nested(StatusResultSchema), required=True)
+
+
+class ChangesQuerySchema(Schema):
+    since = fields.String(**_doc("the `next` cursor of a previous page (default: from the start)"))
+    limit = fields.Integer(validate=validate.Range(min=1, max=1000), **_doc("default 100"))
+
+
+class ChangeSchema(Schema):
+    change = fields.String(required=True, validate=validate.OneOf(("imposed", "lifted")))
+    at = Instant(required=True)
+    restriction_id = fields.String(required=True)
+    uscc = USCC(required=True)
+    sector = fields.String(required=True, validate=validate.OneOf(SECTORS))
+    measure_id = fields.String(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True, allow_none=True)
+    lifted_at = Instant(required=True, allow_none=True)
+    lift_reason = fields.String(required=True, allow_none=True)
+
+
+class ChangesPageSchema(Schema):
+    changes = fields.List(fields.Nested(ChangeSchema), required=True)
+    next = fields.String(required=True, allow_none=True, **_doc(
+        "pass as `since` to resume; unchanged when nothing new happened"))
+
+
+class SectorSummarySchema(Schema):
+    may_pass = fields.Boolean(required=True)
+    restriction_ids = fields.List(fields.String(), required=True)
+
+
+class AnswerSummarySchema(Schema):
+    uscc = USCC(required=True)
+    as_of = Instant(required=True)
+    record = fields.String(required=True, validate=validate.OneOf(RECORDS))
+    may_pass = fields.Boolean(required=True)
+    sectors = fields.Dict(keys=fields.String(validate=validate.OneOf(SECTORS)),
+                          values=fields.Nested(SectorSummarySchema), required=True)
+
+
+class AnswerSubstanceSchema(Schema):
+    """A single answer's summary, or for a batch ``{as_of, results}``."""
+
+    uscc = USCC()
+    as_of = Instant(required=True)
+    record = fields.String(validate=validate.OneOf(RECORDS))
+    may_pass = fields.Boolean()
+    sectors = fields.Dict(keys=fields.String(validate=validate.OneOf(SECTORS)),
+                          values=fields.Nested(SectorSummarySchema))
+    results = fields.List(fields.Nested(AnswerSummarySchema))
+
+
+class AuditedAnswerSchema(Schema):
+    answer_id = fields.String(required=True)
+    asked_by = fields.String(required=True, **_doc("role:subject of the caller"))
+    asked_at = Instant(required=True)
+    path = fields.String(required=True)
+    query = fields.String(required=True)
+    catalog_version = fields.String(required=True)
+    answer = fields.Nested(AnswerSubstanceSchema, required=True)
+    correlation_id = fields.String(required=True)
+
+
+class PingSchema(Schema):
+    pong = fields.Boolean(required=True)

@@ -1,0 +1,314 @@
+"""Every HTTP endpoint of every service, declared once: the source of the OpenAPI documents.
+
+Each ``endpoint(...)`` below says what one ``@http`` handler in ``services/*/service.py``
+accepts and answers: method, rule (exactly as written in the decorator), roles, handler name,
+request, query and response schemas (marshmallow, the same ones the code uses), and the
+statuses it can answer besides the success. ``tests/unit/test_contracts.py`` reads the
+handlers' decorators and fails until the code and this registry agree (roles included); its
+message prints the ``endpoint(...)`` line to add for an undocumented handler. Then regenerate
+the published copies with ``lianchen contracts`` (or ``make contracts``).
+
+Every service also serves ``GET /health``, ``/openapi.json``, ``/asyncapi.json`` and
+``/metrics`` (``PUBLIC``, see ``published_endpoints``); a new service only needs a line in
+``SERVICES``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from marshmallow import Schema, fields, validate
+
+from contracts.events import FieldErrorSchema
+from contracts import gate, intake, notifications, registry, scoring
+from contracts.violation import AmendmentSchema, ViolationSchema
+
+API_VERSION = "1.0.0"
+PUBLIC = None  # roles=PUBLIC: no credential (the same value as shared.entrypoints.PUBLIC)
+
+# Services and their local ports (make run; docker compose maps the same host ports).
+SERVICES: dict[str, int] = {
+    "registry": 8001,
+    "violations": 8002,
+    "scoring": 8003,
+    "restrictions": 8004,
+    "notifications": 8005,
+    "repair": 8006,
+}
+
+
+class ErrorSchema(Schema):
+    """Every refusal: what was wrong, and for bad input each field with its problem."""
+
+    error = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+class HealthSchema(Schema):
+    service = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("ok", "degraded")))
+    error = fields.String(metadata={"description": "why the service is degraded"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    description: str
+    schema: type[Schema] | None = None
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    method: str
+    rule: str  # werkzeug rule as in the @http decorator: /v1/entities/<string:code>/status
+    handler: str  # the service method's name
+    roles: tuple[str, ...] | None
+    summary: str
+    answers: Mapping[int, Answer] = field(default_factory=dict)
+    request: type[Schema] | None = None
+    query: type[Schema] | None = None
+    description: str = ""
+
+    @property
+    def path(self) -> str:
+        """The OpenAPI path template: ``/v1/entities/{code}/status``."""
+        return re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", self.rule)
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"<(?:[a-z]+:)?(\w+)>", self.rule)
+
+    @property
+    def key(self) -> tuple:
+        return (self.service, self.method, self.rule)
+
+
+ENDPOINTS: list[Endpoint] = []
+
+_AUTH_ERRORS = {
+    401: Answer("no valid credential (send Authorization: Bearer <key>)", ErrorSchema),
+    403: Answer("the credential's role may not call this endpoint", ErrorSchema),
+    429: Answer("rate limit of the credential exceeded; see Retry-After", ErrorSchema),
+}
+
+
+def endpoint(service: str, method: str, rule: str, *, handler: str, roles, summary: str,
+             response: type[Schema] | None = None, status: int = 200,
+             also: Mapping[int, str | tuple[str, type[Schema] | None]] | None = None,
+             errors: Mapping[int, str] | None = None, request: type[Schema] | None = None,
+             query: type[Schema] | None = None, description: str = "",
+             content_type: str = "application/json") -> Endpoint:
+    """Declare one endpoint.
+
+    ``response`` is the body answered with ``status``; ``also`` other statuses, each a
+    description (same body schema as ``response``) or ``(description, schema)``; ``errors``
+    statuses answered with ``ErrorSchema``. 401/403/429 are added for every endpoint that
+    needs a credential, and 400 for one that reads a body, a query or a path parameter.
+    """
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}: add it to SERVICES")
+    answers: dict[int, Answer] = {status: Answer(summary, response, content_type)}
+    for code, value in (also or {}).items():
+        desc, schema = (value, response) if isinstance(value, str) else value
+        answers[code] = Answer(desc, schema)
+    for code, desc in (errors or {}).items():
+        answers[code] = Answer(desc, ErrorSchema)
+    reads_input = request is not None or query is not None or "<" in rule
+    if reads_input and 400 not in answers:
+        answers[400] = Answer("invalid request: each field with its problem", ErrorSchema)
+    if roles is not PUBLIC:
+        roles = tuple(roles)
+        for code, answer in _AUTH_ERRORS.items():
+            answers.setdefault(code, answer)
+    declared = Endpoint(service, method.upper(), rule, handler, roles, summary,
+                        dict(sorted(answers.items())), request, query, description)
+    if any(e.key == declared.key for e in ENDPOINTS):
+        raise ValueError(f"{method} {rule} declared twice for {service}")
+    ENDPOINTS.append(declared)
+    return declared
+
+
+def published_endpoints(service: str) -> list[Endpoint]:
+    """What every service serves without a credential (``shared.service.published`` + health)."""
+    return [
+        Endpoint(service, "GET", "/health", "health", PUBLIC, "Liveness and store reachability",
+                 {200: Answer("up, store reachable", HealthSchema),
+                  503: Answer("degraded: the store is unreachable", HealthSchema)}),
+        Endpoint(service, "GET", "/openapi.json", "openapi_json", PUBLIC,
+                 "This service's HTTP contract (OpenAPI 3)",
+                 {200: Answer("the OpenAPI document", None)}),
+        Endpoint(service, "GET", "/asyncapi.json", "asyncapi_json", PUBLIC,
+                 "The system's messaging contract (AsyncAPI 2.6)",
+                 {200: Answer("the AsyncAPI document", None)}),
+        Endpoint(service, "GET", "/metrics", "metrics", PUBLIC,
+                 "Prometheus metrics of this process",
+                 {200: Answer("Prometheus text exposition format", None,
+                              "text/plain; version=0.0.4")}),
+    ]
+
+
+def for_service(service: str) -> list[Endpoint]:
+    return [e for e in ENDPOINTS if e.service == service] + published_endpoints(service)
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [e for service in SERVICES for e in for_service(service)]
+
+
+def stub(service: str, handler: str, method: str, rule: str, roles) -> str:
+    """The line to add here for an undocumented handler (printed by the contract test)."""
+    roles_text = "PUBLIC" if roles is PUBLIC else repr(tuple(roles))
+    return (f'endpoint("{service}", "{method}", "{rule}", handler="{handler}", '
+            f'roles={roles_text},\n         summary="...", response=...)')
+
+
+def find(service: str, method: str, path: str) -> Endpoint:
+    """The endpoint that answers ``method path`` (a concrete path: /v1/scores/9135...)."""
+    from werkzeug.routing import Map, Rule
+    from werkzeug.exceptions import HTTPException
+    declared = for_service(service)
+    adapter = Map([Rule(e.rule, methods=[e.method], endpoint=i)
+                   for i, e in enumerate(declared)]).bind("localhost")
+    try:
+        index, _ = adapter.match(path, method=method.upper())
+    except HTTPException as exc:
+        raise LookupError(f"{service}: no endpoint declared for {method} {path}") from exc
+    return declared[index]
+
+
+def response_errors(service: str, method: str, path: str, status: int, body) -> dict | None:
+    """Validate an answer against its declared schema: None when it conforms, else the
+    problems by field (an undeclared status or an undeclared field is a problem too)."""
+    declared = find(service, method, path)
+    answer = declared.answers.get(status)
+    if answer is None:
+        return {"_status": [f"{status} is not declared for {declared.method} {declared.rule}"]}
+    if answer.schema is None:
+        return None
+    return answer.schema().validate(body) or None
+
+
+# --- registry -------------------------------------------------------------------------------
+endpoint("registry", "PUT", "/v1/registry/entities/<string:code>", handler="put_entity",
+         roles=("regulator",), summary="Register or update an entity (full view returned)",
+         request=registry.EntitySchema, response=registry.EntityViewSchema,
+         also={201: "registered: the code was unknown"})
+endpoint("registry", "POST", "/v1/registry/entities/<string:code>/memberships",
+         handler="post_membership", roles=("platform", "regulator"),
+         summary="Record that the entity sells on a platform (replaces that platform's shop)",
+         request=registry.MembershipSchema, response=registry.MembershipsAnswerSchema,
+         errors={404: "the entity is not registered"})
+endpoint("registry", "GET", "/v1/registry/entities/<string:code>", handler="get_entity",
+         roles=("regulator",), summary="An entity with its violations and platform memberships",
+         query=registry.EntityQuerySchema, response=registry.EntityViewSchema,
+         errors={404: "the entity is not registered"})
+
+# --- violations -----------------------------------------------------------------------------
+endpoint("violations", "POST", "/v1/violations", handler="post_violation", roles=("agency",),
+         summary="Record one violation (the same record as on AMQP routing key "
+                 "violation.record)",
+         request=ViolationSchema, response=intake.OutcomeSchema, status=201,
+         also={200: "duplicate: this record was already recorded, nothing changed",
+               400: ("rejected: the record is kept in the rejections store with its errors "
+                     "(a body that is not JSON gets an Error)", intake.OutcomeSchema),
+               409: ("conflict: the agency/document number holds a different record; "
+                     "send an amendment", intake.OutcomeSchema)})
+endpoint("violations", "POST", "/v1/violations:batch", handler="post_batch", roles=("agency",),
+         summary="Record up to 500 violations (bulk import); one outcome per record, in order",
+         request=intake.BatchRequestSchema, response=intake.BatchAnswerSchema)
+endpoint("violations", "PUT", "/v1/violations/<string:agency>/<string:document>",
+         handler="put_amendment", roles=("agency",),
+         summary="Amend a record: the full corrected record and why (every version is kept)",
+         request=AmendmentSchema, response=intake.OutcomeSchema,
+         also={400: ("rejected (or the path and the record's key differ: an Error)",
+                     intake.OutcomeSchema),
+               404: ("not_found: never recorded", intake.OutcomeSchema),
+               409: ("conflict: revoked, another entity, or concurrent changes",
+                     intake.OutcomeSchema)})
+endpoint("violations", "POST", "/v1/violations/<string:agency>/<string:document>/revocation",
+         handler="post_revocation", roles=("agency",),
+         summary="Revoke a record (its restrictions are lifted downstream)",
+         request=intake.RevocationRequestSchema, response=intake.OutcomeSchema,
+         also={404: ("not_found: never recorded", intake.OutcomeSchema),
+               409: ("conflict: concurrent changes; retry", intake.OutcomeSchema)})
+endpoint("violations", "GET", "/v1/violations/<string:agency>/<string:document>",
+         handler="get_violation", roles=("agency", "regulator"),
+         summary="A record with every version", response=intake.ViolationDocumentSchema,
+         errors={404: "no such record"})
+endpoint("violations", "GET", "/v1/violations", handler="list_violations",
+         roles=("agency", "regulator"), summary="An entity's records (at most 500)",
+         query=intake.ViolationsQuerySchema, response=intake.ViolationListSchema)
+endpoint("violations", "GET", "/v1/rejections/<string:rejection_id>", handler="get_rejection",
+         roles=("agency", "regulator"), summary="A refused message or request, with the reasons",
+         response=intake.RejectionSchema, errors={404: "no such rejection"})
+endpoint("violations", "GET", "/v1/rejections", handler="list_rejections",
+         roles=("agency", "regulator"), summary="The latest 100 rejections",
+         query=intake.RejectionsQuerySchema, response=intake.RejectionListSchema)
+
+# --- scoring --------------------------------------------------------------------------------
+_EVERYONE = ("agency", "gatekeeper", "platform", "regulator")
+endpoint("scoring", "GET", "/v1/scores/<string:code>", handler="get_score",
+         roles=("regulator",), summary="Credit score, risk class and their explanation",
+         response=scoring.ScoreViewSchema)
+endpoint("scoring", "GET", "/v1/scores/<string:code>/public", handler="get_public_view",
+         roles=_EVERYONE, summary="The records bearing on an entity's credit that are public "
+                                  "(neither class nor score: the class is not public)",
+         response=scoring.PublicCreditViewSchema)
+endpoint("scoring", "POST", "/v1/positive-records", handler="post_positive_record",
+         roles=("agency", "regulator"),
+         summary="Record a positive record (honour, commitment fulfilled, ...): bounded credit",
+         request=scoring.PositiveRecordRequestSchema, response=scoring.PositiveRecordAnswerSchema,
+         status=201, also={200: "duplicate: this key already holds this record"},
+         errors={409: "conflict: the key already holds a different record"})
+endpoint("scoring", "POST", "/v1/inspection-plans", handler="post_plan", roles=("regulator",),
+         summary="Draw a risk-based random inspection plan (双随机): targets per class, two "
+                 "inspectors each without a conflict; the seed reproduces it",
+         request=scoring.PlanRequestSchema, response=scoring.PlanSchema, status=201,
+         also={200: "the same request over the same population: the same plan"},
+         errors={422: "a target no two inspectors of the roster may take (named)"})
+endpoint("scoring", "GET", "/v1/inspection-plans/<string:plan_id>", handler="get_plan",
+         roles=("regulator",), summary="An inspection plan with its targets' classes and results",
+         response=scoring.PlanSchema, errors={404: "no such plan"})
+endpoint("scoring", "POST", "/v1/inspection-plans/<string:plan_id>/results",
+         handler="post_result", roles=("regulator",),
+         summary="Record (or correct, until published) the result of one target's inspection",
+         request=scoring.InspectionResultSchema, response=scoring.ResultAnswerSchema, status=201,
+         also={200: "duplicate or corrected"},
+         errors={404: "no such plan", 409: "the plan's results are published"})
+endpoint("scoring", "POST", "/v1/inspection-plans/<string:plan_id>/publication",
+         handler="publish_results", roles=("regulator",),
+         summary="Publish the plan's results (一公开); every target needs a result",
+         response=scoring.PublishedResultsSchema, status=201,
+         also={200: "published already"},
+         errors={404: "no such plan", 409: "targets without a result (named)"})
+endpoint("scoring", "GET", "/v1/inspection-results/<string:plan_id>",
+         handler="get_published_results", roles=_EVERYONE,
+         summary="Published inspection results (no class, no inspector)",
+         response=scoring.PublishedResultsSchema, errors={404: "not published"})
+
+# --- restrictions (gate-keeping) ------------------------------------------------------------
+_STARTING = {503: "starting up: the status read model is loading; retry shortly"}
+endpoint("restrictions", "GET", "/v1/entities/<string:code>/status", handler="get_status",
+         roles=("gatekeeper", "regulator"),
+         summary="May the entity pass, sector by sector, and why (audited: keep answer_id)",
+         query=gate.StatusQuerySchema, response=gate.StatusAnswerSchema, errors=_STARTING)
+endpoint("restrictions", "POST", "/v1/status:batch", handler="post_status_batch",
+         roles=("gatekeeper", "regulator"), summary="Status of up to 1,000 entities at once",
+         request=gate.StatusBatchRequestSchema, response=gate.StatusBatchAnswerSchema,
+         errors=_STARTING)
+endpoint("restrictions", "GET", "/v1/changes", handler="get_changes",
+         roles=("gatekeeper", "regulator"),
+         summary="Imposed and lifted restrictions in change order (follow with the cursor)",
+         query=gate.ChangesQuerySchema, response=gate.ChangesPageSchema)
+endpoint("restrictions", "GET", "/v1/answers/<string:answer_id>", handler="get_answer",
+         roles=("gatekeeper", "regulator"),
+         summary="What a gate-keeper was told (a gate-keeper sees only its own answers)",
+         response=gate.AuditedAnswerSchema, errors={404: "no such answer for this caller"})
+endpoint("restrictions", "GET", "/v1/ping", handler="ping", roles=("gatekeeper", "regulator"),
+         summary="A no-op on the gate-keeping server (benchmark baseline)",
+         response=gate.PingSchema)
+
+# --- notifications --------------------------------------------------------------------------
+# (documented below, after the notify merge)

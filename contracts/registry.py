@@ -1,0 +1,84 @@
+"""Entity registry API: what a regulator or platform sends, and the entity view returned."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from contracts.common import USCC, Instant
+from contracts.violation import CATEGORIES, LISTS, SEVERITIES, StrictSchema
+
+ENTITY_STATUSES = ("operating", "suspended", "deregistered", "revoked")
+PLATFORM_ID = r"^[a-z0-9][a-z0-9_-]{1,63}$"
+
+
+def _doc(text: str) -> dict:
+    return {"metadata": {"description": text}}
+
+
+class EntityRepresentativeSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    id_number = fields.String(required=True, validate=validate.Regexp(
+        r"^\d{17}[\dXx]$", error="must be an 18-character resident identity number"),
+        **_doc("stored only as a salted hash and a mask"))
+
+
+class EntitySchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    industry = fields.String(load_default=None, validate=validate.Length(max=100))
+    status = fields.String(load_default="operating", validate=validate.OneOf(ENTITY_STATUSES))
+    legal_representative = fields.Nested(EntityRepresentativeSchema, load_default=None)
+
+
+class MembershipSchema(StrictSchema):
+    platform_id = fields.String(required=True, validate=validate.Regexp(
+        PLATFORM_ID, error="must be 2-64 of a-z, 0-9, '_' and '-'"))
+    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class MembershipViewSchema(Schema):
+    platform_id = fields.String(required=True)
+    shop_id = fields.String(required=True)
+
+
+class MembershipsAnswerSchema(Schema):
+    uscc = USCC(required=True)
+    memberships = fields.List(fields.Nested(MembershipViewSchema), required=True)
+
+
+class RepresentativeViewSchema(Schema):
+    name = fields.String(required=True, **_doc("masked in the public view"))
+    id_masked = fields.String(required=True)
+
+
+class EntityViolationSchema(Schema):
+    violation_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("active", "revoked")))
+    agency_code = fields.String(required=True)
+    document_number = fields.String(required=True)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+    decided_at = Instant(required=True)
+    listing = fields.String(required=True, allow_none=True, validate=validate.OneOf(LISTS))
+
+
+class EntityViewSchema(Schema):
+    uscc = USCC(required=True)
+    name = fields.String(required=True)
+    provisional = fields.Boolean(required=True, **_doc(
+        "created from a violation record, not yet registered by a regulator"))
+    status = fields.String(required=True, validate=validate.OneOf(ENTITY_STATUSES))
+    industry = fields.String(allow_none=True)
+    entity_type = fields.String(required=True, allow_none=True)
+    region_code = fields.String(required=True)
+    authority = fields.String(required=True)
+    legal_representative = fields.Nested(RepresentativeViewSchema)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)
+    violations = fields.List(fields.Nested(EntityViolationSchema), required=True,
+                             **_doc("newest decision first"))
+    memberships = fields.List(fields.Nested(MembershipViewSchema), required=True)
+
+
+class EntityQuerySchema(Schema):
+    view = fields.String(validate=validate.OneOf(("public", "full")),
+                         **_doc("public (default) masks the legal representative's name"))

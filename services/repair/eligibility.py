@@ -1,0 +1,244 @@
+"""Publicity periods and credit-repair eligibility (data in ``catalog/repair.json``).
+
+Pure domain code: no broker, no store. Every answer is computed from dates at the instant
+asked, so the public record and eligibility change on their own as time passes.
+
+- A penalty is public on ``[decided_at, end)``: 3 months when it is only public criticism or
+  fines up to the small-fine limit, 3 years otherwise, longer when a suspension or occupational
+  ban lasts longer; warnings alone are never published. An approved ``publicity`` repair ends
+  it at the decision.
+- A serious-violation listing is public on ``[listed_at, listed_at + 36 months)``; an approved
+  ``serious_list`` repair ends it at the decision.
+- A repair application targets the listing while the record is on the serious violation list,
+  the penalty's publicity otherwise. ``Rules.check`` names every rule that blocks it, with the
+  earliest instant it could succeed when waiting is all it takes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from contracts.common import CHINA_TZ
+from services.restrictions.catalog import add_months
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PATH = ROOT / "catalog" / "repair.json"
+SCOPES = ("publicity", "serious_list")
+SEVERITY_RANK = {"minor": 0, "general": 1, "serious": 2, "especially_serious": 3}
+
+
+def months_after(moment: datetime, months: int) -> datetime:
+    """``moment`` plus whole calendar months, counted on the China calendar."""
+    return add_months(moment.astimezone(CHINA_TZ), months)
+
+
+@dataclass(frozen=True)
+class Block:
+    rule: str
+    detail: str
+    basis: str
+    earliest_at: datetime | None = None
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "detail": self.detail, "basis": self.basis,
+                "earliest_at": self.earliest_at}
+
+
+@dataclass
+class Eligibility:
+    scope: str | None
+    as_of: datetime
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def eligible(self) -> bool:
+        return not self.blocks
+
+    @property
+    def earliest_at(self) -> datetime | None:
+        """When waiting alone would lift every block; None if eligible or if it would not."""
+        if not self.blocks or any(b.earliest_at is None for b in self.blocks):
+            return None
+        return max(b.earliest_at for b in self.blocks)
+
+    def as_dict(self) -> dict:
+        earliest = self.earliest_at
+        return {"scope": self.scope, "as_of": self.as_of, "eligible": self.eligible,
+                "earliest_at": earliest,
+                "earliest_date": earliest.astimezone(CHINA_TZ).date().isoformat()
+                if earliest else None,
+                "blocking": [b.as_dict() for b in self.blocks]}
+
+
+@dataclass
+class RecordState:
+    """What the repair service knows of one record (a loaded ViolationSchema ``record``)."""
+
+    violation_id: str
+    record: dict
+    status: str = "active"
+    revoked_at: datetime | None = None
+    repairs: dict = field(default_factory=dict)  # scope -> decided_at of the approval
+
+    def active_at(self, as_of: datetime) -> bool:
+        return self.status == "active" or (self.revoked_at is not None and as_of < self.revoked_at)
+
+
+class Rules:
+    def __init__(self, data: dict):
+        self.data = data
+        self.version = data["version"]
+        self.publicity = data["publicity"]
+        self.serious = data["serious_list"]
+        self.repair = data["repair"]
+        self.heavier = data["heavier_penalty"]
+        self.deadlines = data["deadlines_working_days"]
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_PATH) -> "Rules":
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    # -- windows -----------------------------------------------------------------------
+    def publicity_window(self, record: dict) -> tuple[datetime, datetime] | None:
+        """``[start, end)`` of the penalty's publicity, or None if it is never published."""
+        rule = self.publicity
+        kinds = {p["type"] for p in record["penalties"]}
+        if kinds <= set(rule["not_published_when_only"]):
+            return None
+        short = rule["short_when"]
+        fines = [Decimal(str(p.get("amount") or 0)) for p in record["penalties"]
+                 if p["type"] == "fine"]
+        is_short = kinds <= set(short["penalty_types_only"]) and all(
+            f <= Decimal(str(short["fine_at_most"])) for f in fines)
+        start = record["decided_at"]
+        end = months_after(start, rule["short_months"] if is_short else rule["long_months"])
+        for penalty in record["penalties"]:
+            if penalty["type"] in rule["extended_by_penalty_months"] and penalty.get("months"):
+                end = max(end, months_after(start, penalty["months"]))
+        return start, end
+
+    def listing_window(self, record: dict) -> tuple[datetime, datetime | None] | None:
+        listing = record.get("listing")
+        if not listing:
+            return None
+        start = listing["listed_at"]
+        if listing["list"] == "serious_violation":
+            return start, months_after(start, self.serious["months"])
+        return start, None  # abnormal operations: until cured (the agency revokes or amends)
+
+    def penalty_public(self, state: RecordState, as_of: datetime) -> tuple | None:
+        """``(start, end)`` when the penalty is public at ``as_of`` (end: when it stops)."""
+        window = self.publicity_window(state.record)
+        if window is None or not state.active_at(as_of):
+            return None
+        start, end = window
+        repaired = state.repairs.get("publicity")
+        if repaired is not None and repaired < end:
+            end = repaired
+        return (start, end) if start <= as_of < end else None
+
+    def listing_public(self, state: RecordState, as_of: datetime) -> tuple | None:
+        window = self.listing_window(state.record)
+        if window is None or not state.active_at(as_of):
+            return None
+        start, end = window
+        repaired = state.repairs.get("serious_list")
+        if repaired is not None and (end is None or repaired < end):
+            end = repaired
+        return (start, end) if start <= as_of and (end is None or as_of < end) else None
+
+    # -- eligibility -------------------------------------------------------------------
+    def scope_for(self, state: RecordState, as_of: datetime) -> str:
+        record = state.record
+        if (record.get("listing") or {}).get("list") == "serious_violation" \
+                and self.listing_public(state, as_of):
+            return "serious_list"
+        return "publicity"
+
+    def is_heavier(self, record: dict) -> bool:
+        return (record["severity"] in self.heavier["severities"]
+                or any(p["type"] in self.heavier["penalty_types"] for p in record["penalties"]))
+
+    def check(self, state: RecordState, others: list[RecordState], declarations: dict,
+              as_of: datetime) -> Eligibility:
+        """May ``state``'s record be repaired at ``as_of``? ``others``: the entity's other
+        records; ``declarations``: what the applicant declares and submits."""
+        if not state.active_at(as_of):
+            return Eligibility(None, as_of, [Block(
+                "record_revoked", "the record was revoked: nothing is published, nothing to "
+                "repair", self.publicity["basis"])])
+        scope = self.scope_for(state, as_of)
+        spec = self.repair[scope]
+        blocks = (self._listing_blocks(state, spec, as_of) if scope == "serious_list"
+                  else self._publicity_blocks(state, spec, as_of))
+        since = (state.record["listing"]["listed_at"] if scope == "serious_list"
+                 else state.record["decided_at"])
+        blocks += self._condition_blocks(state, others, declarations, spec, since, as_of)
+        return Eligibility(scope, as_of, blocks)
+
+    def _listing_blocks(self, state, spec, as_of) -> list[Block]:
+        earliest = months_after(state.record["listing"]["listed_at"], spec["earliest_months"])
+        if as_of < earliest:
+            return [Block("too_early", f"removal from the serious violation list may be "
+                          f"applied for {spec['earliest_months']} months after listing",
+                          spec["basis"], earliest)]
+        return []
+
+    def _publicity_blocks(self, state, spec, as_of) -> list[Block]:
+        record = state.record
+        window = self.publicity_window(record)
+        if window is None:
+            return [Block("not_published", "a warning alone is never published: nothing to "
+                          "repair", self.publicity["basis"])]
+        if state.repairs.get("publicity") is not None:
+            return [Block("already_repaired", "the penalty's publicity already ended by credit "
+                          "repair", spec["basis"])]
+        if not self.penalty_public(state, as_of):
+            return [Block("not_public", f"the penalty is not published at this date (published "
+                          f"{window[0].isoformat()} to {window[1].isoformat()})",
+                          self.publicity["basis"])]
+        barred = sorted({p["type"] for p in record["penalties"]} & set(spec["never_for_penalties"]))
+        if barred:
+            return [Block("not_repairable", f"publicity of {', '.join(barred)} cannot be ended by "
+                          f"credit repair; it ends on its own at {window[1].isoformat()}",
+                          spec["basis"])]
+        months = spec["earliest_months"]
+        longer = spec.get("earliest_months_for_categories") or {}
+        if record["category"] in longer.get("categories", ()):
+            months = longer["months"]
+        earliest = months_after(record["decided_at"], months)
+        if earliest >= window[1]:
+            return [Block("publicity_ends_first", f"the publicity ends on its own at "
+                          f"{window[1].isoformat()}, before repair could be applied for",
+                          spec["basis"])]
+        if as_of < earliest:
+            return [Block("too_early", f"repair of a {record['category']} penalty's publicity "
+                          f"may be applied for {months} months after the decision",
+                          spec["basis"], earliest)]
+        return []
+
+    def _condition_blocks(self, state, others, declarations, spec, since, as_of) -> list[Block]:
+        blocks = []
+        conditions = spec["conditions"]
+        if "penalty_performed" in conditions and not declarations.get("penalty_performed"):
+            blocks.append(Block("penalty_not_performed", "the penalty must have been performed "
+                                "(fine paid, obligations fulfilled)", spec["basis"]))
+        if "harm_removed" in conditions and not declarations.get("harm_removed"):
+            blocks.append(Block("harm_not_removed", "the harmful consequences and adverse "
+                                "effects must have been removed", spec["basis"]))
+        if "commitment_letter" in conditions and not declarations.get("commitment_letter"):
+            blocks.append(Block("no_commitment_letter", "a signed credit commitment letter "
+                                "(信用承诺书) is required", spec["basis"]))
+        if "no_new_heavier_penalty" in conditions:
+            for other in others:
+                rec = other.record
+                if (other.violation_id != state.violation_id and other.active_at(as_of)
+                        and since < rec["decided_at"] <= as_of and self.is_heavier(rec)):
+                    blocks.append(Block("new_heavier_penalty", f"a heavier penalty was decided "
+                                        f"since: {other.violation_id} "
+                                        f"({rec['severity']}, {rec['decided_at'].isoformat()})",
+                                        spec["basis"]))
+        return blocks
