@@ -38,6 +38,7 @@ PRODUCERS: dict[str, str] = {
     "RecordRepaired": "repair",
     "ObjectionOpened": "repair",
     "ObjectionDecided": "repair",
+    "MerchantCleared": "notifications",
 }
 
 # What each event says (the payload schema's own docstring when it is not here).

@@ -43,6 +43,8 @@ class MeasureViewSchema(Schema):
     starts_at = Instant(required=True)
     ends_at = Instant(required=True, allow_none=True,
                       **_doc("null: until the entity cures the cause"))
+    under_review = fields.Boolean(required=True, **_doc(
+        "the record behind it has an open objection (异议); the measure still applies"))
 
 
 class SectorAnswerSchema(Schema):
@@ -56,6 +58,9 @@ class StatusResultSchema(Schema):
     as_of = Instant(required=True)
     record = fields.String(required=True, validate=validate.OneOf(RECORDS))
     may_pass = fields.Boolean(required=True, **_doc("true when no sector asked is restricted"))
+    records_under_review = fields.List(fields.String(), required=True, **_doc(
+        "violation ids (agency_code/document_number) behind the measures shown that have an "
+        "open objection"))
     sectors = fields.Dict(keys=fields.String(validate=validate.OneOf(SECTORS)),
                           values=fields.Nested(SectorAnswerSchema), required=True)
 

@@ -21,7 +21,7 @@ from typing import Mapping
 from marshmallow import Schema, fields, validate
 
 from contracts.events import FieldErrorSchema
-from contracts import gate, intake, notifications, registry, scoring
+from contracts import gate, intake, notifications, registry, repair, scoring
 from contracts.violation import AmendmentSchema, ViolationSchema
 
 API_VERSION = "1.0.0"
@@ -311,4 +311,146 @@ endpoint("restrictions", "GET", "/v1/ping", handler="ping", roles=("gatekeeper",
          response=gate.PingSchema)
 
 # --- notifications --------------------------------------------------------------------------
-# (documented below, after the notify merge)
+ADMINISTRATORS = ()  # roles=(): administrators only (they always pass)
+_OTHER_PLATFORM = "a platform asked for another platform's subscriber"
+endpoint("notifications", "POST", "/v1/subscriptions", handler="post_subscription",
+         roles=("platform", "regulator"),
+         summary="Subscribe to notices, or replace a subscription (same subscriber_id)",
+         request=notifications.SubscriptionSchema,
+         response=notifications.SubscriptionViewSchema, status=201,
+         also={200: "replaced: the subscriber existed"},
+         errors={403: "a platform may subscribe only itself, as kind platform (or the "
+                      "subscriber belongs to another platform)"},
+         description="A platform subscribes only itself; regulators (and administrators) "
+                     "subscribe anyone, e.g. a department. The secret is never returned.")
+endpoint("notifications", "GET", "/v1/subscriptions", handler="list_subscriptions",
+         roles=("platform", "regulator"),
+         summary="Subscriptions (a platform sees only its own)",
+         response=notifications.SubscriptionListSchema)
+endpoint("notifications", "GET", "/v1/subscriptions/<string:subscriber_id>",
+         handler="get_subscription", roles=("platform", "regulator"), summary="A subscription",
+         response=notifications.SubscriptionViewSchema,
+         errors={403: _OTHER_PLATFORM, 404: "no such subscription"})
+endpoint("notifications", "DELETE", "/v1/subscriptions/<string:subscriber_id>",
+         handler="delete_subscription", roles=("platform", "regulator"),
+         summary="Delete a subscription (its undelivered push notices then go to the dead-letter "
+                 "store)",
+         response=notifications.SubscriptionDeletedSchema,
+         errors={403: _OTHER_PLATFORM, 404: "no such subscription"})
+endpoint("notifications", "GET", "/v1/notices", handler="list_notices",
+         roles=("platform", "regulator"),
+         summary="Notices with their delivery status and feedback (oldest first)",
+         query=notifications.NoticesQuerySchema, response=notifications.NoticeListSchema,
+         errors={403: _OTHER_PLATFORM,
+                 404: "no such subscription (answered to platforms; others get an empty list)"})
+endpoint("notifications", "GET", "/v1/notices/<string:notice_id>", handler="get_notice",
+         roles=("platform", "regulator"),
+         summary="A notice with its delivery status and feedback",
+         response=notifications.NoticeViewSchema,
+         errors={403: "the notice was sent to another platform", 404: "no such notice"})
+endpoint("notifications", "POST", "/v1/notices/<string:notice_id>/feedback",
+         handler="post_feedback", roles=("platform", "regulator"),
+         summary="Feed back what was done about a notice (applied with cleared: 互认 to the "
+                 "merchant's other platforms)",
+         request=notifications.FeedbackSchema, response=notifications.FeedbackViewSchema,
+         status=201,
+         also={200: ("duplicate: this feedback was posted before; the first one stands",
+                     notifications.FeedbackDuplicateSchema)},
+         errors={403: "the notice was sent to another platform", 404: "no such notice",
+                 409: "this status was already posted for the notice with other content"},
+         description="One feedback per status per notice. `applied` with `cleared` on a "
+                     "platform's notice emits MerchantCleared.")
+endpoint("notifications", "GET", "/v1/closure", handler="get_closure",
+         roles=("platform", "regulator"),
+         summary="Closure per subscriber: sent, acknowledged, applied, overdue, pending, dead",
+         query=notifications.ClosureQuerySchema, response=notifications.ClosureSchema,
+         errors={403: _OTHER_PLATFORM,
+                 404: "no such subscription (answered to platforms; others get no rows)"})
+endpoint("notifications", "GET", "/v1/dead-notices", handler="list_dead_notices",
+         roles=ADMINISTRATORS,
+         summary="Notices in the dead-letter store, with why (operators)",
+         query=notifications.DeadNoticesQuerySchema,
+         response=notifications.DeadNoticeListSchema)
+endpoint("notifications", "POST", "/v1/dead-notices:redeliver", handler="redeliver_dead_notices",
+         roles=ADMINISTRATORS,
+         summary="Send dead-lettered notices again, each with a fresh attempt budget "
+                 "(operators)",
+         request=notifications.RedeliverSchema, response=notifications.RedeliveryAnswerSchema,
+         description="Give exactly one of notice_ids, subscriber_id or all=true. A lift "
+                     "whose imposition is dead-lettered too takes it along, first.")
+
+# --- repair ---------------------------------------------------------------------------------
+FILERS = ("agency", "platform", "regulator")      # file applications and objections
+DECIDERS = ("agency", "regulator")                # the recording agency, or a regulator
+EVERYONE = ("agency", "gatekeeper", "platform", "regulator")
+_NOT_ENTITLED = ("not entitled: the record is another entity's, the caller is the recording "
+                 "agency, or the role may not call this", repair.CaseRefusalSchema)
+_NOT_DECIDER = "only the recording agency or a regulator decides (or the role may not call this)"
+_INELIGIBLE = ("not eligible: every blocking rule, with the earliest instant when waiting "
+               "alone would do", repair.IneligibleSchema)
+endpoint("repair", "POST", "/v1/repair/applications", handler="post_application",
+         roles=FILERS,
+         summary="Apply for credit repair (信用修复) of a record: publicity or the serious list",
+         request=repair.RepairApplicationSchema, response=repair.ApplicationViewSchema,
+         status=201,
+         also={403: _NOT_ENTITLED, 422: _INELIGIBLE,
+               409: ("an application for the same record and scope is pending",
+                     repair.CaseRefusalSchema)},
+         errors={404: "the record is not known (yet) to the repair service"})
+endpoint("repair", "GET", "/v1/repair/applications", handler="list_applications",
+         roles=FILERS,
+         summary="Repair applications (an agency: its own agency's and what it filed; a "
+                 "platform: what it filed)",
+         query=repair.CasesQuerySchema, response=repair.ApplicationListSchema)
+endpoint("repair", "GET", "/v1/repair/applications/<string:app_id>", handler="get_application",
+         roles=FILERS, summary="A repair application (overdue judged at as_of)",
+         query=repair.AsOfQuerySchema, response=repair.ApplicationViewSchema,
+         errors={404: "no such application visible to the caller"})
+endpoint("repair", "POST", "/v1/repair/applications/<string:app_id>/decision",
+         handler="post_application_decision", roles=DECIDERS,
+         summary="Approve (emits RecordRepaired) or reject a pending application",
+         request=repair.RepairDecisionSchema, response=repair.ApplicationViewSchema,
+         also={409: ("already decided, or changed concurrently", repair.CaseRefusalSchema),
+               422: _INELIGIBLE},
+         errors={403: _NOT_DECIDER, 404: "no such application"})
+endpoint("repair", "GET", "/v1/repair/eligibility", handler="get_eligibility", roles=FILERS,
+         summary="Would a repair application for this record succeed at as_of (declarations "
+                 "assumed made)?",
+         query=repair.EligibilityQuerySchema, response=repair.EligibilityAnswerSchema,
+         also={403: ("the record is another entity's (or the role may not call this)",
+                     repair.CaseRefusalSchema)},
+         errors={404: "the record is not known (yet) to the repair service"})
+endpoint("repair", "POST", "/v1/objections", handler="post_objection", roles=FILERS,
+         summary="Object to a record (异议): it is under review until decided (emits "
+                 "ObjectionOpened)",
+         request=repair.ObjectionRequestSchema, response=repair.ObjectionViewSchema, status=201,
+         also={403: _NOT_ENTITLED,
+               409: ("an objection against the record is open, or the record is revoked",
+                     repair.CaseRefusalSchema)},
+         errors={404: "the record is not known (yet) to the repair service"})
+endpoint("repair", "GET", "/v1/objections", handler="list_objections", roles=FILERS,
+         summary="Objections (an agency: its own agency's and what it filed; a platform: what "
+                 "it filed)",
+         query=repair.CasesQuerySchema, response=repair.ObjectionListSchema)
+endpoint("repair", "GET", "/v1/objections/<string:obj_id>", handler="get_objection",
+         roles=FILERS, summary="An objection (overdue judged at as_of)",
+         query=repair.AsOfQuerySchema, response=repair.ObjectionViewSchema,
+         errors={404: "no such objection visible to the caller"})
+endpoint("repair", "POST", "/v1/objections/<string:obj_id>/decision",
+         handler="post_objection_decision", roles=DECIDERS,
+         summary="Decide an open objection: upheld, corrected or revoked (emits "
+                 "ObjectionDecided)",
+         request=repair.ObjectionDecisionSchema, response=repair.ObjectionViewSchema,
+         also={409: ("already decided; or the correction or revocation has not come through "
+                     "violation intake yet; or changed concurrently", repair.CaseRefusalSchema)},
+         errors={403: _NOT_DECIDER, 404: "no such objection"},
+         description="Corrections and revocations are made through violation intake first; "
+                     "the decision records the outcome once they have arrived.")
+endpoint("repair", "GET", "/v1/public/entities/<string:code>", handler="get_public_record",
+         roles=EVERYONE,
+         summary="The public record at as_of: penalties in their publicity window and "
+                 "listings, personal data masked",
+         query=repair.AsOfQuerySchema, response=repair.PublicRecordSchema)
+endpoint("repair", "GET", "/v1/calendar/deadline", handler="get_deadline", roles=EVERYONE,
+         summary="The last day of a period of working days (the official holiday calendar)",
+         query=repair.DeadlineQuerySchema, response=repair.DeadlineSchema)

@@ -200,3 +200,180 @@ class RedeliverSchema(StrictSchema):
         if len(chosen) != 1:
             raise ValidationError({"(payload)": [
                 "give exactly one of notice_ids, subscriber_id or all=true"]})
+
+
+# -- answers of the notifications service (GET and POST responses) ----------------------------
+# Response schemas: what the service answers, field for field. The e2e contract tests load
+# real answers with them (unknown fields are refused), so an undocumented field fails there.
+
+NOTICE_STATUSES = ("pending", "held", "delivered", "dead", "available")
+REDELIVERY_RESULTS = ("redelivering", "not dead-lettered", "redelivering (its lift was asked for)")
+
+
+def _doc(text: str) -> dict:
+    return {"metadata": {"description": text}}
+
+
+class SubscriptionViewSchema(Schema):
+    """A subscription as every answer shows it: never the secret."""
+
+    subscriber_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(SUBSCRIBER_KINDS))
+    platform_id = fields.String(required=True, allow_none=True)
+    department = fields.String(required=True, allow_none=True)
+    sectors = fields.List(fields.String(validate=validate.OneOf(SECTORS)), required=True,
+                          allow_none=True, **_doc("null: every sector (platforms: platforms)"))
+    measures = fields.List(fields.String(), required=True, allow_none=True,
+                           **_doc("null: every measure"))
+    merchants = fields.List(USCC(), required=True, allow_none=True,
+                            **_doc("null: every merchant (a platform: its own merchants)"))
+    webhook_url = fields.String(required=True, allow_none=True)
+    amqp_queue = fields.String(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)
+    delivery = fields.String(required=True, validate=validate.OneOf(DELIVERY_MODES))
+    has_webhook_secret = fields.Boolean(required=True, **_doc("the secret itself is never shown"))
+
+
+class SubscriptionListSchema(Schema):
+    subscriptions = fields.List(fields.Nested(SubscriptionViewSchema), required=True,
+                                **_doc("by subscriber id; a platform sees only its own"))
+
+
+class SubscriptionDeletedSchema(Schema):
+    subscriber_id = fields.String(required=True)
+    deleted = fields.Boolean(required=True, validate=validate.Equal(True))
+
+
+class FeedbackViewSchema(Schema):
+    """One feedback as recorded (``feedback_id`` is ``<notice_id>:<status>``)."""
+
+    feedback_id = fields.String(required=True)
+    notice_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(FEEDBACK_STATUSES))
+    actions = fields.List(fields.String(validate=validate.OneOf(ACTIONS)), required=True,
+                          allow_none=True)
+    applied_at = Instant(required=True, allow_none=True)
+    reference = fields.String(required=True, allow_none=True)
+    note = fields.String(required=True, allow_none=True)
+    received_at = Instant(required=True)
+    by = fields.String(required=True, **_doc("role:subject of the credential that posted it"))
+
+
+class FeedbackDuplicateSchema(FeedbackViewSchema):
+    """The same feedback posted again: the first one, unchanged, marked as a duplicate."""
+
+    duplicate = fields.Boolean(required=True, validate=validate.Equal(True))
+
+
+class NoticeDeliverySchema(Schema):
+    mode = fields.String(required=True, validate=validate.OneOf(DELIVERY_MODES))
+    attempts = fields.Integer(required=True)
+    delivered_at = Instant(required=True, allow_none=True)
+    next_attempt_at = Instant(required=True, allow_none=True,
+                              **_doc("when the next attempt is due after a failed one"))
+    last_error = fields.String(required=True, allow_none=True)
+
+
+class NoticeViewSchema(NoticeSchema):
+    """A notice (its body, as delivered) with where it stands and the feedback received."""
+
+    uscc = USCC(required=True, **_doc("the merchant's code (also in merchant.uscc)"))
+    status = fields.String(required=True, validate=validate.OneOf(NOTICE_STATUSES), **_doc(
+        "pending: being delivered; held: a lift waiting for its imposition's delivery; "
+        "delivered; dead: in the dead-letter store; available: a pull subscriber's notice"))
+    delivery = fields.Nested(NoticeDeliverySchema, required=True)
+    feedback = fields.List(fields.Nested(FeedbackViewSchema), required=True,
+                           **_doc("oldest first"))
+
+
+class NoticeListSchema(Schema):
+    subscriber = fields.String(required=True, allow_none=True,
+                               **_doc("the subscriber asked for (null: every one visible)"))
+    notices = fields.List(fields.Nested(NoticeViewSchema), required=True,
+                          **_doc("oldest first"))
+
+
+class NoticesQuerySchema(Schema):
+    subscriber = fields.String(**_doc("one subscriber's notices (a platform: only its own; "
+                                      "default: every subscriber visible to the caller)"))
+    uscc = fields.String(**_doc("only this merchant's notices"))
+    kind = fields.String(validate=validate.OneOf(NOTICE_KINDS))
+    limit = fields.Integer(validate=validate.Range(min=1, max=1000),
+                           **_doc("at most this many, oldest first (default 1000)"))
+
+
+class ClosureCountsSchema(Schema):
+    notices = fields.Integer(required=True, **_doc("notices that ask for action (impositions "
+                                                   "and lifts)"))
+    sent = fields.Integer(required=True, **_doc("delivered, or available to a pull subscriber"))
+    acknowledged = fields.Integer(required=True, **_doc("any feedback posted"))
+    applied = fields.Integer(required=True)
+    not_applicable = fields.Integer(required=True)
+    overdue = fields.Integer(required=True, **_doc(
+        "neither applied nor not applicable, and act_by is before as_of"))
+    pending = fields.Integer(required=True, **_doc("still being delivered"))
+    dead = fields.Integer(required=True, **_doc("in the dead-letter store"))
+    informational = fields.Integer(required=True, **_doc(
+        "mutual recognition notices (in no other count)"))
+
+
+class ClosureRowSchema(ClosureCountsSchema):
+    subscriber_id = fields.String(required=True)
+    kind = fields.String(required=True, allow_none=True, validate=validate.OneOf(
+        SUBSCRIBER_KINDS), **_doc("null when the subscription was deleted since"))
+    platform_id = fields.String(required=True, allow_none=True)
+    department = fields.String(required=True, allow_none=True)
+
+
+class ClosureSchema(Schema):
+    """Closure (发起 - 响应 - 反馈) per subscriber at ``as_of``, and the totals."""
+
+    as_of = Instant(required=True)
+    subscribers = fields.List(fields.Nested(ClosureRowSchema), required=True,
+                              **_doc("subscribers with at least one notice, by id"))
+    totals = fields.Nested(ClosureCountsSchema, required=True)
+
+
+class ClosureQuerySchema(Schema):
+    subscriber = fields.String(**_doc("one subscriber (a platform: only its own)"))
+    as_of = Instant(**_doc("count overdue notices at this instant (default: now)"))
+
+
+class DeadNoticeSchema(Schema):
+    """A notice in the dead-letter store: why its delivery stopped."""
+
+    notice_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(NOTICE_KINDS))
+    uscc = USCC(required=True)
+    restriction_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    state = fields.String(required=True, validate=validate.Equal("dead"))
+    times = fields.Integer(required=True, **_doc("how many times it was dead-lettered"))
+    dead_at = Instant(required=True)
+    created_at = Instant(required=True, **_doc("when the notice was issued"))
+    redelivered_at = Instant(**_doc("the last redelivery, when it was redelivered before"))
+    redelivered_by = fields.String(**_doc("role:subject of that redelivery"))
+
+
+class DeadNoticeListSchema(Schema):
+    dead_notices = fields.List(fields.Nested(DeadNoticeSchema), required=True,
+                               **_doc("oldest dead-lettering first"))
+
+
+class DeadNoticesQuerySchema(Schema):
+    subscriber = fields.String(**_doc("one subscriber's dead-lettered notices"))
+    limit = fields.Integer(validate=validate.Range(min=1, max=1000), **_doc("default 100"))
+
+
+class RedeliveryResultSchema(Schema):
+    notice_id = fields.String(required=True)
+    result = fields.String(required=True, validate=validate.OneOf(REDELIVERY_RESULTS), **_doc(
+        "an imposition is taken along when its dead-lettered lift is redelivered"))
+
+
+class RedeliveryAnswerSchema(Schema):
+    redelivered = fields.Integer(required=True, **_doc("notices sent again"))
+    results = fields.List(fields.Nested(RedeliveryResultSchema), required=True)

@@ -30,8 +30,8 @@ Lianchen (联惩): credit-based joint punishment. Each service answers its own p
 
 Authentication: `Authorization: Bearer <key>` on every endpoint except the published ones
 (health, contracts, metrics). Each operation lists the roles it admits in `x-roles`;
-administrators are always admitted. 401: no valid credential; 403: wrong role; 429: the key's
-rate limit (see `Retry-After`).
+administrators are always admitted (`["administrator"]` alone: administrators only). 401: no
+valid credential; 403: wrong role; 429: the key's rate limit (see `Retry-After`).
 
 Errors are JSON: `{"error": "...", "errors": [{"field": "...", "problem": "..."}]}`; bad input
 is a 400 naming each field and its problem, never a 500.
@@ -105,10 +105,12 @@ def _operation(endpoint: http.Endpoint) -> dict:
         operation["x-roles"] = []
     else:
         operation["security"] = [{"bearerAuth": []}]
-        operation["x-roles"] = list(endpoint.roles)
+        # roles=() in the code: administrators only (they are admitted everywhere)
+        operation["x-roles"] = list(endpoint.roles) or ["administrator"]
+        roles_text = (", ".join(endpoint.roles) + " (administrators always)."
+                      if endpoint.roles else "administrators only.")
         operation["description"] = (operation.get("description", "") + "\n\nRoles: "
-                                    + ", ".join(endpoint.roles)
-                                    + " (administrators always).").strip()
+                                    + roles_text).strip()
     return operation
 
 

@@ -59,7 +59,9 @@ def test_declared_roles_are_known_and_protected_endpoints_document_auth_errors()
     for endpoint in http.all_endpoints():
         if endpoint.roles is PUBLIC:
             continue
-        assert endpoint.roles and set(endpoint.roles) <= set(auth.ROLES), endpoint.key
+        # roles=() admits administrators only (they pass everywhere): declared, not open
+        assert isinstance(endpoint.roles, tuple), endpoint.key
+        assert set(endpoint.roles) <= set(auth.ROLES), endpoint.key
         assert {401, 403, 429} <= set(endpoint.answers), endpoint.key
 
 
@@ -81,6 +83,9 @@ def test_openapi_publishes_roles_security_and_the_schemas_the_code_uses():
     assert status["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/StatusAnswer"}
     assert document["paths"]["/health"]["get"]["security"] == []
+    dead = document["paths"]["/v1/dead-notices"]["get"]  # roles=(): administrators only
+    assert dead["x-roles"] == ["administrator"] and dead["security"] == [{"bearerAuth": []}]
+    assert "administrators only" in dead["description"]
     assert [s["description"] for s in document["paths"]["/v1/changes"]["servers"]] == [
         "restrictions"]
     violation = document["components"]["schemas"]["Violation"]
