@@ -128,7 +128,7 @@ class ScoreViewSchema(Schema):
         "'none': nothing on record, the base score"))
 
 
-class PublicRecordSchema(Schema):
+class PublicCreditRecordSchema(Schema):
     """One public record that bears on the entity's credit (no points, no class)."""
 
     kind = fields.String(required=True, validate=validate.OneOf(("violation", "positive")))
@@ -153,7 +153,7 @@ class PublicCreditViewSchema(Schema):
     uscc = USCC(required=True)
     name = fields.String(allow_none=True)
     day = fields.String(allow_none=True)
-    records = fields.List(fields.Nested(PublicRecordSchema), required=True)
+    records = fields.List(fields.Nested(PublicCreditRecordSchema), required=True)
 
 
 class PositiveRecordAnswerSchema(Schema):
