@@ -2,7 +2,9 @@
 
 - Facts (violation versions, repairs, positive records) are kept per entity in ``records``;
   every change recomputes that entity's score and emits CreditChanged when score or class moved.
-- A daily run (``rescore.py``) scores every entity again as deductions fade.
+- A daily run (``rescore.py``) scores every entity again as deductions fade (checked every
+  ``RESCORE_CHECK_SECONDS``, default 600; the model file is ``SCORE_MODEL_PATH``, default
+  ``catalog/score_model.json``).
 - The risk class is for regulators only: the public view shows neither class nor score.
 - Inspection plans (双随机、一公开) draw random targets per class and two inspectors each;
   results are recorded per target and published.
@@ -64,7 +66,6 @@ class RescoreState(DependencyProvider):
         return self
 
 
-@published
 @published
 class ScoringService:
     name = "scoring"
