@@ -70,8 +70,8 @@ status: ## show what is running
 	@bash $(LOCAL)/ferretdb.sh status || true
 	@bash $(LOCAL)/services.sh status || true
 
-test: infra ## infra, then the whole test suite (tests start their own service processes)
-	@$(call run_pytest,tests)
+test: infra ## infra, then the whole test suite except the fault-injection suite (make test-faults)
+	@$(call run_pytest,tests --ignore=tests/faults)
 
 test-faults: infra ## the fault-injection suite alone (restarts the local broker and store!)
 	@$(call run_pytest,tests/faults -s)
