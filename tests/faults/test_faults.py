@@ -20,6 +20,7 @@ import pika
 import pytest
 
 from contracts.violation import ViolationSchema
+from services.notifications.delivery import outstanding
 from services.restrictions.catalog import Catalog
 from shared.agency_client import AgencyPublisher
 from shared.broker_admin import queue_depths
@@ -80,7 +81,7 @@ def quiet(system: System) -> bool:
         return False
     if any(v for k, v in depths.items() if not k.startswith("dlq.")):
         return False
-    if system.db("notifications").notices.count_documents({"delivery.state": "pending"}):
+    if outstanding(system.db("notifications"), {"_id": 1}):  # pending without a receipt
         return False
     return all(system.db(s).outbox.count_documents({}) == 0 for s in system.services)
 
