@@ -166,7 +166,7 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
         extra_restrictions = set(found) - expected
         # -- scoring: each entity's facts hold each of its violations once --------------------
         scored = Counter(r["violation_id"] for d in system.db("scoring").records.find({})
-                         for r in d.get("records", []))
+                         for r in d.get("violations", []))
         lost_scores = set(keys) - set(scored)
         doubled_scores = [k for k, n in scored.items() if n > 1]
         # -- notices: every platform-sector restriction of a member delivered, applied once ----
