@@ -113,3 +113,4 @@ def test_a_non_json_body_names_the_problem(violations_http):
     response = violations_http.post("/v1/violations", data="{not json")
     assert response.status_code == 400 and "JSON" in response.json()["error"]
     assert json.loads(response.text)
+
