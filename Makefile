@@ -52,7 +52,7 @@ infra: venv ## start RabbitMQ + FerretDB (installing/building them if needed) an
 	@cd $(ROOT) && $(PYENV) $(PY) -m shared.broker_admin apply --vhost / || { \
 		echo "[make] ERROR: applying the broker topology failed (see above); is RabbitMQ's management API up? try: make status" >&2; exit 1; }
 
-run: infra ## infra + start the five services (INSTANCES=N each) + run the demo
+run: infra ## infra + start the six services (INSTANCES=N each) + run the demo
 	@bash $(LOCAL)/services.sh start
 	@echo "[make] running the demo (python -m shared.demo)"
 	@cd $(ROOT) && $(PYENV) $(PY) -m shared.demo
@@ -70,8 +70,8 @@ status: ## show what is running
 	@bash $(LOCAL)/ferretdb.sh status || true
 	@bash $(LOCAL)/services.sh status || true
 
-test: infra ## infra, then the whole test suite (tests start their own service processes)
-	@$(call run_pytest,tests)
+test: infra ## infra, then the whole test suite except the fault-injection suite (make test-faults)
+	@$(call run_pytest,tests --ignore=tests/faults)
 
 test-faults: infra ## the fault-injection suite alone (restarts the local broker and store!)
 	@$(call run_pytest,tests/faults -s)

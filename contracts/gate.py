@@ -35,8 +35,10 @@ class MeasureViewSchema(Schema):
     action = fields.String(required=True)
     legal_basis = fields.String(required=True)
     department = fields.String(required=True, **_doc("the implementing department"))
-    memorandum = fields.String(required=True)
-    rule = fields.String(required=True, **_doc("the catalog rule that imposed the measure"))
+    memorandum = fields.String(required=True, allow_none=True, **_doc(
+        "null: withheld, the measure follows from the credit risk class (not public)"))
+    rule = fields.String(required=True, allow_none=True, **_doc(
+        "the catalog rule that imposed the measure (null: withheld, as the memorandum)"))
     source = fields.Nested(SourceRefSchema, required=True)
     starts_at = Instant(required=True)
     ends_at = Instant(required=True, allow_none=True,

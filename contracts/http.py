@@ -248,9 +248,45 @@ endpoint("violations", "GET", "/v1/rejections", handler="list_rejections",
          query=intake.RejectionsQuerySchema, response=intake.RejectionListSchema)
 
 # --- scoring --------------------------------------------------------------------------------
+_EVERYONE = ("agency", "gatekeeper", "platform", "regulator")
 endpoint("scoring", "GET", "/v1/scores/<string:code>", handler="get_score",
          roles=("regulator",), summary="Credit score, risk class and their explanation",
          response=scoring.ScoreViewSchema)
+endpoint("scoring", "GET", "/v1/scores/<string:code>/public", handler="get_public_view",
+         roles=_EVERYONE, summary="The records bearing on an entity's credit that are public "
+                                  "(neither class nor score: the class is not public)",
+         response=scoring.PublicCreditViewSchema)
+endpoint("scoring", "POST", "/v1/positive-records", handler="post_positive_record",
+         roles=("agency", "regulator"),
+         summary="Record a positive record (honour, commitment fulfilled, ...): bounded credit",
+         request=scoring.PositiveRecordRequestSchema, response=scoring.PositiveRecordAnswerSchema,
+         status=201, also={200: "duplicate: this key already holds this record"},
+         errors={409: "conflict: the key already holds a different record"})
+endpoint("scoring", "POST", "/v1/inspection-plans", handler="post_plan", roles=("regulator",),
+         summary="Draw a risk-based random inspection plan (双随机): targets per class, two "
+                 "inspectors each without a conflict; the seed reproduces it",
+         request=scoring.PlanRequestSchema, response=scoring.PlanSchema, status=201,
+         also={200: "the same request over the same population: the same plan"},
+         errors={422: "a target no two inspectors of the roster may take (named)"})
+endpoint("scoring", "GET", "/v1/inspection-plans/<string:plan_id>", handler="get_plan",
+         roles=("regulator",), summary="An inspection plan with its targets' classes and results",
+         response=scoring.PlanSchema, errors={404: "no such plan"})
+endpoint("scoring", "POST", "/v1/inspection-plans/<string:plan_id>/results",
+         handler="post_result", roles=("regulator",),
+         summary="Record (or correct, until published) the result of one target's inspection",
+         request=scoring.InspectionResultSchema, response=scoring.ResultAnswerSchema, status=201,
+         also={200: "duplicate or corrected"},
+         errors={404: "no such plan", 409: "the plan's results are published"})
+endpoint("scoring", "POST", "/v1/inspection-plans/<string:plan_id>/publication",
+         handler="publish_results", roles=("regulator",),
+         summary="Publish the plan's results (一公开); every target needs a result",
+         response=scoring.PublishedResultsSchema, status=201,
+         also={200: "published already"},
+         errors={404: "no such plan", 409: "targets without a result (named)"})
+endpoint("scoring", "GET", "/v1/inspection-results/<string:plan_id>",
+         handler="get_published_results", roles=_EVERYONE,
+         summary="Published inspection results (no class, no inspector)",
+         response=scoring.PublishedResultsSchema, errors={404: "not published"})
 
 # --- restrictions (gate-keeping) ------------------------------------------------------------
 _STARTING = {503: "starting up: the status read model is loading; retry shortly"}

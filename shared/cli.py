@@ -222,12 +222,16 @@ def _sample_record() -> dict:
 
 
 def cmd_validate_score_model(args) -> int:
-    from services.scoring.model import ROOT as MODEL_ROOT, ScoreModel
+    from services.scoring.model import (ROOT as MODEL_ROOT, InvalidScoreModel, ScoreModel, today,
+                                        violation_facts)
     path = Path(args.file) if args.file else MODEL_ROOT / "catalog" / "score_model.json"
     try:
         model = ScoreModel.load(path)
-        now = datetime.now(timezone.utc)
-        clean, listed = model.score([], now), model.score([_sample_record()], now)
+        day = today()
+        clean = model.score([], day)
+        listed = model.score([violation_facts("SAMR-110000/CHECK-1", _sample_record())], day)
+    except InvalidScoreModel as exc:  # every problem named (overlaps, gaps, unknown names, ...)
+        raise UserError(str(exc)) from exc
     except OSError as exc:
         raise UserError(f"{path}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:

@@ -33,6 +33,9 @@ from nameko.containers import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import Consumer, HeaderDecoder, QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
 
 from contracts.common import field_errors
@@ -427,6 +430,30 @@ def problem(status: int, message: str, errors: list[dict] | None = None) -> Resp
     return json_response(status, body)
 
 
+class _JsonWsgiApp(WsgiApp):
+    """nameko's WSGI app, with routing refusals (no such path: 404, wrong method: 405) as JSON
+    like every other answer, instead of werkzeug's HTML pages."""
+
+    def __call__(self, environ, start_response):
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            adapter.match()
+        except HTTPException as exc:
+            response = problem(exc.code or 404, f"{exc.name}: no {environ.get('REQUEST_METHOD')} "
+                                                f"{WerkzeugRequest(environ, shallow=True).path[:200]}"
+                                                f" here")
+            for key, value in exc.get_headers(environ):
+                if key.lower() == "allow":
+                    response.headers["Allow"] = value
+            return response(environ, start_response)
+        return super().__call__(environ, start_response)
+
+
+class JsonWebServer(WebServer):
+    def get_wsgi_app(self):
+        return _JsonWsgiApp(self)
+
+
 class HttpEntrypoint(HttpRequestHandler):
     """``@http`` with authentication, roles, rate limits, correlation ids and JSON errors.
 
@@ -435,6 +462,7 @@ class HttpEntrypoint(HttpRequestHandler):
     """
 
     guard = Guard()
+    server = JsonWebServer()
 
     def __init__(self, method, url, *, roles, **kwargs):
         if roles is not PUBLIC:

@@ -18,6 +18,11 @@ The store is the truth: ``notices`` (with attempts and next attempt), ``deliveri
 inserted once per delivered notice) and ``dead_letters``. On start the courier takes on every
 outstanding push notice again. Delivery is at least once: a crash between the receiver's 2xx
 and the receipt sends the notice again, with the same id and the same body.
+
+The success path only inserts the receipt: a delivered notice keeps ``delivery.state ==
+"pending"`` (and the attempts of its failures, 0 if the first attempt went through) in
+``notices``. So "pending" alone does not mean "not delivered yet": ``outstanding(db)`` is the
+one definition (pending and no receipt), used at start and by anyone asking what is left.
 """
 from __future__ import annotations
 
@@ -333,11 +338,9 @@ class Courier(DependencyProvider):
         return self.track(doc)
 
     def _recover(self):
-        delivered = {d["_id"] for d in self.db.deliveries.find({}, {"_id": 1})}
         count = 0
-        for doc in self.db.notices.find({"delivery.state": "pending"}).sort("created_at", 1):
-            if doc["_id"] not in delivered and doc["delivery"]["mode"] in PUSH_MODES:
-                count += self.track(doc)
+        for doc in outstanding(self.db):
+            count += self.track(doc)
         if count:
             _log.info("outstanding notices taken on again", count=count)
 
@@ -542,6 +545,17 @@ class Courier(DependencyProvider):
             return set()
         return {d["_id"] for d in self.db.dead_letters.find(
             {"_id": {"$in": list(notice_ids)}, "state": "dead"}, {"_id": 1})}
+
+
+def outstanding(db, projection: dict | None = None) -> list[dict]:
+    """Push notices still on their way, oldest first: stored ``pending`` without a receipt in
+    ``deliveries``. (``delivery.state`` stays ``pending`` after a delivery: see the module
+    doc; a dead-lettered notice is ``dead`` until redelivered.)"""
+    delivered = {d["_id"] for d in db.deliveries.find({}, {"_id": 1})}
+    if projection is not None:
+        projection = {**projection, "delivery.mode": 1}
+    return [doc for doc in db.notices.find({"delivery.state": "pending"}, projection).sort(
+        "created_at", 1) if doc["_id"] not in delivered and doc["delivery"]["mode"] in PUSH_MODES]
 
 
 def _seconds_until(when: datetime | None) -> float:

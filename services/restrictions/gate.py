@@ -57,11 +57,21 @@ def source_id(doc: dict) -> str:
     return f"{doc['source']['agency_code']}/{doc['source']['document_number']}"
 
 
-def measure_view(doc: dict, under_review: bool = False) -> dict:
+def class_based_rules(catalog) -> frozenset[str]:
+    """Ids of the catalog's triggers that fire on the credit risk class. The class is not
+    public, and naming such a trigger or its memorandum (``MOU-RISK-D-2023``) in a gate-keeping
+    answer would tell it; the measure itself, its legal basis and department are still told."""
+    return frozenset(t.id for t in catalog.triggers if "risk_classes" in t.when)
+
+
+def measure_view(doc: dict, under_review: bool = False,
+                 withheld: frozenset[str] = frozenset()) -> dict:
+    hidden = doc["rule"] in withheld
     return {
         "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
         "legal_basis": doc["legal_basis"], "department": doc["department"],
-        "memorandum": doc["memorandum"], "rule": doc["rule"],
+        "memorandum": None if hidden else doc["memorandum"],
+        "rule": None if hidden else doc["rule"],
         "source": {"agency_code": doc["source"]["agency_code"],
                    "document_number": doc["source"]["document_number"]},
         "starts_at": doc["starts_at"], "ends_at": doc["ends_at"],
@@ -70,10 +80,11 @@ def measure_view(doc: dict, under_review: bool = False) -> dict:
 
 
 def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
-           entity_known: bool, under_review=None) -> dict:
+           entity_known: bool, under_review=None, withheld: frozenset[str] = frozenset()) -> dict:
     """``under_review(violation_id) -> bool``: the record has an open objection. A measure
     whose record is under review still applies (the record stands until decided); the
-    answer says so, measure by measure and in ``records_under_review``."""
+    answer says so, measure by measure and in ``records_under_review``. ``withheld``: rules
+    (``class_based_rules``) whose memorandum and rule id are not told (the class is not public)."""
     per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
     any_record = False
     reviewed: set[str] = set()
@@ -86,7 +97,7 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
             flagged = bool(under_review and under_review(source_id(doc)))
             if flagged:
                 reviewed.add(source_id(doc))
-            entry["measures"].append(measure_view(doc, flagged))
+            entry["measures"].append(measure_view(doc, flagged, withheld))
     for entry in per_sector.values():
         entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
         entry["reason"] = ("no active measure in this sector" if entry["may_pass"] else

@@ -47,6 +47,7 @@ class Projection(DependencyProvider):
 
 # Refuse to start on an invalid catalog: the import fails with every problem named.
 CATALOG = Catalog.load(ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json"))
+CLASS_RULES = gate.class_based_rules(CATALOG)  # never named to gate-keepers (class not public)
 
 
 def prepare_store(db) -> None:
@@ -235,7 +236,7 @@ class RestrictionsService:
             return problem(503, "starting up: the status read model is loading; retry shortly")
         docs = self.projection.docs_for(code)
         body = gate.answer(code, docs, sectors, as_of, self.projection.is_known(code),
-                           self.projection.under_review)
+                           self.projection.under_review, withheld=CLASS_RULES)
         return json_response(200, self._audited(request, body))
 
     @http("POST", "/v1/status:batch", roles=("gatekeeper", "regulator"))
@@ -266,7 +267,8 @@ class RestrictionsService:
         if not self._projection_ready():
             return problem(503, "starting up: the status read model is loading; retry shortly")
         results = [gate.answer(code, self.projection.docs_for(code), sectors, as_of,
-                               self.projection.is_known(code), self.projection.under_review)
+                               self.projection.is_known(code), self.projection.under_review,
+                               withheld=CLASS_RULES)
                    for code in dict.fromkeys(valid)]
         return json_response(200, self._audited(request, {"as_of": as_of, "results": results}))
 

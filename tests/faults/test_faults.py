@@ -20,10 +20,12 @@ import pika
 import pytest
 
 from contracts.violation import ViolationSchema
+from services.notifications.delivery import outstanding
 from services.restrictions.catalog import Catalog
 from shared.agency_client import AgencyPublisher
 from shared.broker_admin import queue_depths
 from tests.factories import make_uscc, violation
+from tests.notify_support import Receiver
 from tests.system import ROOT, System
 
 pytestmark = pytest.mark.faults
@@ -79,12 +81,16 @@ def quiet(system: System) -> bool:
         return False
     if any(v for k, v in depths.items() if not k.startswith("dlq.")):
         return False
+    if outstanding(system.db("notifications"), {"_id": 1}):  # pending without a receipt
+        return False
     return all(system.db(s).outbox.count_documents({}) == 0 for s in system.services)
 
 
 @pytest.mark.timeout(5400)
 def test_nothing_accepted_is_lost_and_nothing_applied_twice():
     system = System(extra_env={"RETRY_BASE_DELAY_MS": "500", "RETRY_MAX_ATTEMPTS": "12"}).start()
+    receiver = Receiver().start()
+    receiver.secrets["/hook"] = secret = uuid.uuid4().hex
     try:
         platform = system.session("platform", PLATFORM)
         regulator = system.session("regulator", "samr")
@@ -96,7 +102,8 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
             assert platform.post(system.url("registry", f"/v1/registry/entities/{code}/memberships"),
                                  json={"platform_id": PLATFORM, "shop_id": code[-6:]}).ok
         assert platform.post(system.url("notifications", "/v1/subscriptions"), json={
-            "subscriber_id": PLATFORM, "kind": "platform", "platform_id": PLATFORM}).ok
+            "subscriber_id": PLATFORM, "kind": "platform", "platform_id": PLATFORM,
+            "webhook_url": receiver.url("/hook"), "webhook_secret": secret}).ok
         severities = ["serious", "general", "minor"]
         records = [violation(uscc=codes[i % ENTITIES], document_number=f"F-{uuid.uuid4().hex[:6]}-{i}",
                              severity=severities[i % 3], first_offence=False)
@@ -145,28 +152,32 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
         lost_violations = set(keys) - set(stored)
         # -- restrictions: every measure the catalog derives, once ----------------------------
         catalog = Catalog.load()
-        expected = {(vid, m.measure_id) for vid, r in keys.items()
-                    for m in catalog.decide(ViolationSchema().load(r)).measures}
+        classes = {d["_id"]: d.get("risk_class") for d in system.db("scoring").scores.find(
+            {}, {"risk_class": 1})}
+        expected = {(vid, m["measure"].id)
+                    for vid, r in keys.items()
+                    for m in catalog.decide(ViolationSchema().load(r),
+                                            classes.get(r["uscc"])).measures}
         found = Counter((d["source"]["violation_id"], d["measure_id"])
                         for d in system.db("restrictions").restrictions.find(
-                            {}, {"source.violation_id": 1, "measure_id": 1}))
+                            {"lifted_at": None}, {"source.violation_id": 1, "measure_id": 1}))
         lost_restrictions = expected - set(found)
         doubled_restrictions = [k for k, n in found.items() if n > 1]
         extra_restrictions = set(found) - expected
         # -- scoring: each entity's facts hold each of its violations once --------------------
         scored = Counter(r["violation_id"] for d in system.db("scoring").records.find({})
-                         for r in d.get("records", []))
+                         for r in d.get("violations", []))
         lost_scores = set(keys) - set(scored)
         doubled_scores = [k for k, n in scored.items() if n > 1]
-        # -- notices: one per platform-sector restriction of a member, never two ------------
-        platform_restrictions = {d["restriction_id"] for d in system.db("restrictions").restrictions.find(
-            {"sector": "platforms"}, {"restriction_id": 1, "uscc": 1}) if d["uscc"] in members}
-        notices = Counter(n["restriction"]["restriction_id"] if "restriction" in n
-                          else n.get("restriction_id")
-                          for n in system.db("notifications").notices.find(
-                              {"subscriber_id": PLATFORM, "kind": "imposed"}))
-        lost_notices = platform_restrictions - set(notices)
-        doubled_notices = [k for k, n in notices.items() if n > 1]
+        # -- notices: every platform-sector restriction of a member delivered, applied once ----
+        platform_restrictions = {d["_id"] for d in system.db("restrictions").restrictions.find(
+            {"sector": "platforms"}, {"uscc": 1}) if d["uscc"] in members}
+        applied = receiver.unique("/hook")  # what the platform applies: one per notice id
+        imposed = Counter(r.json()["restriction"]["restriction_id"] for r in applied.values()
+                          if r.kind == "imposed")
+        lost_notices = platform_restrictions - set(imposed)
+        doubled_notices = [k for k, n in imposed.items() if n > 1]  # two ids for one imposition
+        redelivered = receiver.duplicates("/hook")
         dead = {k: v for k, v in queue_depths(system.vhost).items() if k.startswith("dlq.") and v}
 
         print(f"\n== fault injection: {N} violations over {ENTITIES} entities, "
@@ -178,9 +189,10 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
               f"lost {len(lost_restrictions)}, doubled {len(doubled_restrictions)}, "
               f"unexpected {len(extra_restrictions)}\n"
               f"   scoring facts: lost {len(lost_scores)}, doubled {len(doubled_scores)}\n"
-              f"   platform notices: expected {len(platform_restrictions)}, "
-              f"stored {sum(notices.values())}, lost {len(lost_notices)}, "
-              f"doubled {len(doubled_notices)}\n   dead letters: {dead or 'none'}")
+              f"   platform notices: expected {len(platform_restrictions)}, applied "
+              f"{sum(imposed.values())}, lost {len(lost_notices)}, applied twice "
+              f"{len(doubled_notices)}, redelivered (deduplicated by the receiver) "
+              f"{redelivered}\n   dead letters: {dead or 'none'}")
         assert len(agency.confirmed) == N
         assert not lost_violations and len(stored) == N
         assert not lost_restrictions and not doubled_restrictions and not extra_restrictions
@@ -188,4 +200,5 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
         assert not lost_notices and not doubled_notices
         assert not dead
     finally:
+        receiver.stop()
         system.stop()

@@ -11,7 +11,7 @@ from services.restrictions.service import RestrictionsService
 from services.violations.service import ViolationsService
 from tests.fuzz.strategies import BODIES, JSON, KEYS, SCALARS
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.integration]
+pytestmark = [pytest.mark.fuzz, pytest.mark.integration, pytest.mark.timeout(1200)]
 TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["", "..", "%2e%2e", "$gt", "a.b",
                                                         "91350100M000100Y44", "x" * 500]))
 
@@ -113,3 +113,4 @@ def test_a_non_json_body_names_the_problem(violations_http):
     response = violations_http.post("/v1/violations", data="{not json")
     assert response.status_code == 400 and "JSON" in response.json()["error"]
     assert json.loads(response.text)
+

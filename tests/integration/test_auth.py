@@ -134,3 +134,12 @@ def test_a_forged_principal_header_is_ignored(violations, config, keys, db):
                        message="the forged message refused")
     assert "credential" in letters[0].reason
     assert db("violations").violations.count_documents({}) == 0
+
+
+def test_unknown_paths_and_methods_are_json_refusals(violations, make_session):
+    session = make_session("agency", "FJAMR")
+    missing = session.get("/v1/violations//")
+    assert missing.status_code == 404 and "Not Found" in missing.json()["error"]
+    wrong = session.delete("/v1/violations")
+    assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
+    assert wrong.json()["error"]

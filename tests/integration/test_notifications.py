@@ -11,6 +11,7 @@ import requests
 from nameko.standalone.events import event_dispatcher
 
 from contracts.events import make_event
+from services.notifications.delivery import outstanding
 from services.notifications.service import NotificationsService
 from services.notifications.signing import InvalidSignature, verify
 from services.registry.service import RegistryService
@@ -369,3 +370,30 @@ def test_a_notice_pending_when_the_service_stops_is_delivered_after_a_restart(
         assert int(back.all("/hooks/mall-a")[0].headers["X-Lianchen-Attempt"]) >= 2
     finally:
         back.stop()
+
+
+def test_a_delivered_notice_stays_pending_in_the_store_but_is_not_outstanding(
+        world, container_factory):
+    """What the fault suite mistook for lanes stuck after a SIGKILL: a notice delivered on its
+    first attempt is stored ``pending`` with 0 attempts for good (the success path only inserts
+    a receipt). Outstanding is ``outstanding()``: pending without a receipt. A killed and
+    restarted service re-sends nothing delivered and delivers what comes next."""
+    code = make_uscc()
+    world.member(code, "mall-a")
+    world.subscribe("mall-a")
+    world.impose(restriction(code))
+    wait_for(lambda: world.receiver.unique("/hooks/mall-a"), message="the first notice")
+    wait_for(lambda: world.db.deliveries.count_documents({}) == 1, message="its receipt")
+    stored = world.db.notices.find_one({})
+    assert stored["delivery"]["state"] == "pending" and stored["delivery"]["attempts"] == 0
+    assert world.status("mall-a") == "delivered"
+    assert outstanding(world.db) == []
+
+    world.container.kill()  # no orderly stop: what it held in memory is gone
+    container_factory(NotificationsService, world.config).start()
+    world.impose(restriction(code))
+    wait_for(lambda: len(world.receiver.unique("/hooks/mall-a")) == 2,
+             message="a notice made after the restart")
+    wait_for(lambda: not outstanding(world.db), message="nothing outstanding")
+    assert world.receiver.duplicates("/hooks/mall-a") == 0
+    assert [n["status"] for n in world.notices("mall-a")] == ["delivered", "delivered"]
