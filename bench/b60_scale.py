@@ -131,14 +131,14 @@ def events(instances: int) -> float:
     system = System(instances=instances, services=("scoring",), extra_env=QUIET).start(120)
     try:
         balanced(system, "scoring")
-        scores = system.db("scoring").scores
+        from services.scoring.scores import current
         start = time.perf_counter()
         publish_events(system, EVENTS_N, f"E{instances}", ENTITIES)
         records = system.db("scoring").records
 
         def done():
-            return sum(len(d["records"]) for d in records.find({}, {"records.version": 1})) \
-                >= EVENTS_N and scores.count_documents({}) >= ENTITIES
+            return sum(len(d["violations"]) for d in records.find({}, {"violations.version": 1})) \
+                >= EVENTS_N and current(system.db("scoring")).count_documents({}) >= ENTITIES
 
         system.wait_for(done, timeout=1200, interval=0.5, message="every event scored")
         return rate(EVENTS_N, time.perf_counter() - start)
