@@ -71,12 +71,18 @@ Lianchen's messaging on RabbitMQ. Agencies publish records to the topic exchange
 the AMQP `message_id` property (it names the message in the rejections store) and an
 `authorization` header holding the agency's API key. Services publish events to
 `<service>.events` (topic) with the event type as routing key, each event an envelope whose
-`payload` is the type's schema; consume them by binding your own queue.
+`payload` is the type's schema, and a header `x-lianchen-partition-key` naming the entity
+(its USCC); consume them by binding your own queue.
 
-A handler's failure is retried through `retry.<queue>` (per-message TTL, back to the queue)
-with exponential backoff; after the last attempt, or at once for a message that can never
-succeed, the message goes to `lianchen.dlx` with routing key `<queue>` into `dlq.<queue>`,
-with the reason in its headers (`lianchen dead-letters list|replay`).
+Lianchen's own services consume through a consistent-hash exchange `<service>.shards` bound to
+the event exchanges, which routes on that header into the quorum queues `<service>.shard.<k>`
+(one active consumer each): every event about one entity reaches one instance at a time.
+A handler's failure is retried through `retry.<service>.shards` (per-message TTL, back through
+the hash exchange; `retry.<queue>` for the intake queue) with exponential backoff; after the
+last attempt, or at once for a message that can never succeed, the message goes to
+`lianchen.dlx` with routing key `<queue>` into `dlq.<queue>` (for an event handler
+`<queue>` is `evt-<source>-<type>--<service>.<method>`), with the reason in its headers
+(`lianchen dead-letters list|replay`).
 """
 
 _NAMEKO_HEADERS = {
@@ -87,6 +93,9 @@ _NAMEKO_HEADERS = {
         "nameko.principal": {"type": "string", "description":
                              "role:subject:key id of the caller that caused the event"},
         "x-lianchen-attempts": {"type": "integer", "description": "set on a retried delivery"},
+        "x-lianchen-partition-key": {"type": "string", "description":
+                                     "the entity the event is about (USCC): consumers' shards "
+                                     "route on it"},
     },
 }
 _INTAKE_HEADERS = {

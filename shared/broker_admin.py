@@ -1,6 +1,7 @@
 """Broker topology through the RabbitMQ management API.
 
-    python -m shared.broker_admin apply [--vhost /]     apply infra/rabbitmq/definitions.json
+    python -m shared.broker_admin apply [--vhost /] [--wait-nodes N]
+                                   apply infra/rabbitmq/definitions.json (after N nodes run)
     python -m shared.broker_admin create-vhost NAME      (tests: a fresh vhost per test)
     python -m shared.broker_admin delete-vhost NAME
 """
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -48,6 +50,23 @@ def apply(vhost: str = "/") -> None:
     _call("POST", f"definitions/{quote(vhost, safe='')}", definitions_for(vhost))
 
 
+def wait_for_nodes(count: int, timeout: float = 300.0) -> None:
+    """Wait until ``count`` cluster nodes run (a quorum queue declared earlier would get fewer
+    members than the cluster has)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            running = [n for n in _call("GET", "nodes").json() if n.get("running")]
+            if len(running) >= count:
+                return
+            state = f"{len(running)} of {count} nodes running"
+        except (RuntimeError, requests.RequestException) as exc:
+            state = str(exc)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"waited {timeout:.0f}s for {count} RabbitMQ nodes: {state}")
+        time.sleep(2)
+
+
 def create_vhost(vhost: str, user: str = "guest") -> None:
     _call("PUT", f"vhosts/{quote(vhost, safe='')}", {})
     _call("PUT", f"permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
@@ -69,11 +88,15 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_apply = sub.add_parser("apply")
     p_apply.add_argument("--vhost", default="/")
+    p_apply.add_argument("--wait-nodes", type=int, default=0,
+                         help="first wait until this many cluster nodes run")
     for name in ("create-vhost", "delete-vhost"):
         sub.add_parser(name).add_argument("vhost")
     args = parser.parse_args(argv)
     try:
         if args.command == "apply":
+            if args.wait_nodes:
+                wait_for_nodes(args.wait_nodes)
             apply(args.vhost)
             print(f"broker topology applied to vhost {args.vhost!r} from {DEFINITIONS.relative_to(ROOT)}")
         elif args.command == "create-vhost":

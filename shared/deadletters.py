@@ -3,7 +3,9 @@
 A dead letter keeps its original body and headers plus ``x-lianchen-reason``,
 ``x-lianchen-queue``, ``x-lianchen-attempts`` and ``x-lianchen-failed-at``. Replaying publishes
 it back to the queue it failed on with the attempt counter reset (publisher confirms), and only
-then removes it from the dead-letter queue: a crash in between leaves a copy in both, which the
+then removes it from the dead-letter queue. Event handlers' dead letters name the exchange they
+go back through (``x-lianchen-exchange``, the service's shard exchange: the entity's key picks
+the shard) and the one handler that failed (``x-lianchen-handler``): a crash in between leaves a copy in both, which the
 idempotent consumers absorb.
 """
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 import pika
 
 from shared.agency_client import _pika_uri
-from shared.entrypoints import ATTEMPTS_HEADER, FAILED_AT_HEADER, QUEUE_HEADER, REASON_HEADER
+from shared.entrypoints import (ATTEMPTS_HEADER, FAILED_AT_HEADER, QUEUE_HEADER, REASON_HEADER,
+                                ROUTING_KEY_HEADER)
+from shared.shards import EXCHANGE_HEADER
 
 
 @dataclass
@@ -28,7 +32,9 @@ class DeadLetter:
 
 
 def _channel(amqp_uri: str):
-    connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(amqp_uri)))
+    # ``amqp://a/;amqp://b/`` (a cluster, as the services take it): the first that answers
+    nodes = [pika.URLParameters(_pika_uri(uri.strip())) for uri in amqp_uri.split(";") if uri.strip()]
+    connection = pika.BlockingConnection(nodes)
     return connection, connection.channel()
 
 
@@ -74,13 +80,15 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None,
                 break
             headers = dict(properties.headers or {})
             target = str(headers.pop(QUEUE_HEADER, dlq.removeprefix("dlq.")))
+            exchange = str(headers.pop(EXCHANGE_HEADER, "") or "")
+            routing_key = str(headers.get(ROUTING_KEY_HEADER) or target) if exchange else target
             for key in (ATTEMPTS_HEADER, REASON_HEADER, FAILED_AT_HEADER):
                 headers.pop(key, None)
             headers["x-lianchen-replayed"] = True
             if credential:
                 headers["authorization"] = f"Bearer {credential}"
             properties.headers = headers
-            channel.basic_publish("", target, body, properties, mandatory=True)
+            channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
             channel.basic_ack(method.delivery_tag)
             moved += 1
     finally:

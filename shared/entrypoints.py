@@ -30,9 +30,8 @@ from marshmallow import ValidationError
 from nameko.amqp.publish import get_connection, get_producer
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.containers import ContainerBeingKilled
-from nameko.events import EventHandler
-from nameko.extensions import SharedExtension
-from nameko.messaging import Consumer, QueueConsumer
+from nameko.extensions import Entrypoint, SharedExtension
+from nameko.messaging import Consumer, HeaderDecoder, QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -43,6 +42,8 @@ from contracts.common import field_errors
 from shared import auth, metrics
 from shared.logging import get_logger
 from shared.mongo import connect
+from shared.shards import (EXCHANGE_HEADER, HANDLER_HEADER, PARTITION_HEADER, SOURCE_HEADER,
+                           ShardConsumer, shard_exchange_name, shard_retry_queue)
 
 DLX = "lianchen.dlx"
 MAX_HTTP_BODY = 2 * 1024 * 1024  # bytes; a batch of 500 records is well under 1 MiB
@@ -173,9 +174,13 @@ class _Failures:
             finally:
                 channel.close()
 
+    def _redelivery_headers(self, message) -> dict:
+        """Headers of a retried or dead-lettered copy."""
+        return _with_routing_key(message)
+
     def dead_letter(self, message, reason: str, attempts: int):
         queue_name = self.queue.name
-        headers = _with_routing_key(message)
+        headers = self._redelivery_headers(message)
         headers.pop(AUTHORIZATION_HEADER, None)  # a secret: never kept in a dead-letter queue
         headers.update({
             ATTEMPTS_HEADER: attempts,
@@ -193,7 +198,7 @@ class _Failures:
         queue_name = self.queue.name
         delay = backoff_ms(attempts, self._config_int("RETRY_BASE_DELAY_MS", 200))
         _, _, retry_queue = self._failure_entities()
-        headers = _with_routing_key(message)
+        headers = self._redelivery_headers(message)
         headers[ATTEMPTS_HEADER] = attempts
         headers[REASON_HEADER] = reason[:1000]
         self._publish(message, "", retry_queue.name, headers, declare=[retry_queue],
@@ -204,6 +209,14 @@ class _Failures:
 
     def settle(self, message, exc_info):
         """Ack after success, or after the failure was safely re-published."""
+        if self.resolve(message, exc_info):
+            self.queue_consumer.ack_message(message)
+        else:
+            self.queue_consumer.requeue_message(message)
+
+    def resolve(self, message, exc_info) -> bool:
+        """Re-publish a failed message for retry or to its dead-letter queue. False when that
+        failed (broker trouble): the caller must requeue the message."""
         metrics.message("handled" if exc_info is None else "failed",
                         self.container.service_name, self.queue.name)
         if exc_info is not None:
@@ -220,9 +233,8 @@ class _Failures:
             except Exception as publish_exc:  # broker trouble: keep the message, try again
                 _log.error("could not re-publish failed message; requeueing",
                            queue=self.queue.name, error=str(publish_exc))
-                self.queue_consumer.requeue_message(message)
-                return
-        self.queue_consumer.ack_message(message)
+                return False
+        return True
 
     def spawn(self, args, message, context_data):
         handle_result = partial(self.handle_result, message)
@@ -317,18 +329,71 @@ class ReliableConsumer(_Failures, Consumer):
         self.queue_consumer.ack_message(message)
 
 
-class ReliableEventHandler(_Failures, EventHandler):
-    """``@event_handler`` with bounded retries and a dead-letter queue per handler queue."""
+class ReliableEventHandler(_Failures, Entrypoint, HeaderDecoder):
+    """``@event_handler(source_service, event_type)``: bounded retries, a dead-letter queue per
+    handler, and per-entity routing so that many instances of a service never handle two
+    events about one entity at the same moment (``shared.shards``).
+
+    Messages arrive through the service's shard queues; ``dlq.<name>`` keeps the per-handler
+    name ``evt-<source>-<type>--<service>.<method>``.
+    """
+
+    shards = ShardConsumer()
+
+    def __init__(self, source_service, event_type, **kwargs):
+        self.source_service = source_service
+        self.event_type = event_type
+        super().__init__(**kwargs)
+
+    @property
+    def legacy_queue_name(self) -> str:
+        """The handler's own queue in nameko's topology: now only the name of its DLQ."""
+        return (f"evt-{self.source_service}-{self.event_type}--"
+                f"{self.container.service_name}.{self.method_name}")
 
     def setup(self):
-        super().setup()
+        self.queue = Queue(self.legacy_queue_name)
         self.declare_failure_queues()
+        self.shards.declare(self)
+        self.shards.register_provider(self)
 
-    def handle_message(self, body, message):
+    def stop(self):
+        self.shards.unregister_provider(self)
+
+    def _failure_entities(self):
+        dlx, dlq, _ = super()._failure_entities()
+        return dlx, dlq, shard_retry_queue(self.container.service_name)
+
+    def _redelivery_headers(self, message) -> dict:
+        headers = super()._redelivery_headers(message)
+        headers.setdefault(SOURCE_HEADER, self.source_service)
+        headers[HANDLER_HEADER] = self.method_name
+        headers[EXCHANGE_HEADER] = shard_exchange_name(self.container.service_name)
+        return headers
+
+    def accepts(self, message) -> bool:
+        """Is this handler's event: source and type from the headers a retry or replay
+        carries, else from the exchange and routing key it was published with."""
+        headers = message.headers or {}
+        info = message.delivery_info or {}
+        source = headers.get(SOURCE_HEADER) or str(info.get("exchange") or "").removesuffix(".events")
+        event_type = headers.get(ROUTING_KEY_HEADER) or info.get("routing_key")
+        return (source == self.source_service and event_type == self.event_type
+                and headers.get(HANDLER_HEADER) in (None, self.method_name))
+
+    def handle_sharded(self, body, message, on_settled):
         context_data = self.unpack_message_headers(message)
+        for key in (PARTITION_HEADER, HANDLER_HEADER, SOURCE_HEADER, EXCHANGE_HEADER):
+            context_data.pop(key, None)
         context_data.setdefault("correlation_id",
                                 _envelope_correlation(body) or new_correlation_id())
-        self.spawn((body,), message, context_data)
+        self.container.spawn_worker(self, (body,), {}, context_data=context_data,
+                                    handle_result=partial(self._sharded_result, message,
+                                                          on_settled))
+
+    def _sharded_result(self, message, on_settled, worker_ctx, result=None, exc_info=None):
+        on_settled(self.resolve(message, exc_info))
+        return result, exc_info
 
 
 def _envelope_correlation(body):

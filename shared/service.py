@@ -8,6 +8,7 @@ from contracts import asyncapi, openapi
 from shared import metrics as process_metrics
 from shared.entrypoints import PUBLIC, http, json_response
 from shared.ledger import LedgerHub, digest, event_summary
+from shared.shards import PARTITION_HEADER, partition_key
 
 
 def health_body(service: str, db) -> dict:
@@ -21,16 +22,24 @@ class Dispatcher(EventDispatcher):
     Every event published is a decision and is appended to the service's ledger
     (``shared.ledger``) once the broker confirmed it. An event re-published by the outbox
     relay is appended again: the ledger records publications, keyed by event id.
+
+    Every event also carries its entity in the ``x-lianchen-partition-key`` header, which the
+    consuming services' consistent-hash exchanges route on (``shared.shards``).
     """
 
     ledger_hub = LedgerHub()
 
     def get_dependency(self, worker_ctx):
-        dispatch = super().get_dependency(worker_ctx)
+        extra_headers = self.get_message_headers(worker_ctx)
         ledger = self.ledger_hub.ledger
 
         def dispatch_and_log(event_type, event_data):
-            dispatch(event_type, event_data)
+            headers = dict(extra_headers)
+            key = partition_key(event_data)
+            if key:
+                headers[PARTITION_HEADER] = key
+            self.publisher.publish(event_data, exchange=self.exchange, routing_key=event_type,
+                                   extra_headers=headers)
             ledger.append(event_type, event_summary(event_data)
                           if isinstance(event_data, dict) else {"digest": digest(event_data)})
 

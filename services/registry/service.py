@@ -14,7 +14,7 @@ from contracts.registry import EntitySchema, MembershipSchema
 from shared import uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
-from shared.locks import doc_lock
+from shared.locks import store_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, health, published
@@ -107,7 +107,7 @@ class RegistryService:
             "uscc": code, "name": data["name"], "provisional": False,
             "region_code": facts.region_code, "entity_type": facts.entity_type},
             producer=self.name, correlation_id=self.correlation_id)
-        with doc_lock(self.db.entities, code), \
+        with store_lock(self.db.entities, code), \
                 Outbox(self.db, self.dispatch).staged(self.db.entities, code, [event]):
             result = self.db.entities.update_one(
                 {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
@@ -118,7 +118,7 @@ class RegistryService:
     def post_membership(self, request, code):
         code = _code(code)
         data = MembershipSchema().load(read_json(request))
-        with doc_lock(self.db.entities, code):
+        with store_lock(self.db.entities, code):  # any instance may take the request
             entity = self.db.entities.find_one({"_id": code}, {"memberships": 1})
             if entity is None:
                 return problem(404, f"entity {code} is not registered")

@@ -95,8 +95,8 @@ class RestrictionsService:
         changed = apply_versioned(self.db.sources, vid, payload["version"], {
             "uscc": record["uscc"], "status": payload["status"], "record": record,
             "reason": payload.get("reason"), "event_id": envelope["event_id"]})
-        if changed:
-            self._remember_violation(record["uscc"], vid)
+        # Even when nothing changed: an instance killed between the two writes left it undone.
+        self._remember_violation(record["uscc"], vid)
         # Reconcile even when nothing changed: it finishes work a crash may have interrupted.
         result = self._reconciler().reconcile(vid)
         self.log.info("violation applied", violation_id=vid, version=payload["version"],
@@ -200,14 +200,19 @@ class RestrictionsService:
     def on_credit_changed(self, body):
         _, payload = read_event(body)
         code = payload["uscc"]
+        new_class = payload["new_class"]
         with doc_lock(self.db.entities, code):
             previous = self.db.entities.find_one_and_update(
-                {"_id": code}, {"$set": {"risk_class": payload["new_class"]}}, upsert=True)
-        if (previous or {}).get("risk_class") == payload["new_class"]:
+                {"_id": code}, {"$set": {"risk_class": new_class}}, upsert=True) or {}
+        # ``reconciled_class`` is written after the violations were revisited: a redelivery
+        # after an instance died in between finds it behind and finishes the work.
+        if previous.get("risk_class") == new_class == previous.get("reconciled_class"):
             return
         reconciler = self._reconciler()
-        for vid in (previous or {}).get("violation_ids", []):
+        for vid in previous.get("violation_ids", []):
             reconciler.reconcile(vid)
+        with doc_lock(self.db.entities, code):
+            self.db.entities.update_one({"_id": code}, {"$set": {"reconciled_class": new_class}})
 
     def _remember_violation(self, code: str, vid: str) -> None:
         """The entity document lists its violations, so a change of risk class can revisit

@@ -19,7 +19,7 @@ from contracts.common import field_errors
 from contracts.events import make_event
 from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
 from shared.outbox import Outbox
-from shared.locks import doc_lock
+from shared.locks import store_lock
 from shared.logging import mask_id_numbers
 from shared.store import insert_once
 
@@ -146,7 +146,7 @@ class Intake:
         record = ViolationSchema().dump(new)
         key = violation_key(record["agency_code"], record["document_number"])
         digest = fingerprint(record)
-        with doc_lock(self.db.violations, key):
+        with store_lock(self.db.violations, key):  # any instance may take the command
             return self._amend_locked(raw, key, new, record, digest, loaded["reason"], via,
                                       message_id)
 
@@ -198,7 +198,7 @@ class Intake:
         if refusal:
             return self._reject(raw, refusal, via=via, message_id=message_id)
         key = violation_key(loaded["agency_code"], loaded["document_number"])
-        with doc_lock(self.db.violations, key):
+        with store_lock(self.db.violations, key):  # any instance may take the command
             return self._revoke_locked(key, loaded, via)
 
     def _revoke_locked(self, key, loaded, via) -> Outcome:
