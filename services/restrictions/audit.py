@@ -1,11 +1,18 @@
 """The gate-keeping audit trail: every answer is stored before it is returned.
 
-Group commit: concurrent lookups queue their records and one ``insert_many`` stores them all;
-each request waits for its batch, so an answer id a gate-keeper holds always has its record.
-What is stored is the answer's substance (per sector: may pass, and the ids of the
-restrictions that said no), from which the full answer can be shown again.
+Group commit into pages: concurrent lookups each take a slot in the open page and wait; one
+insert stores the whole page as one document (``{_id: page, answers: [...]}``), and one ledger
+entry (``AnswersGiven``) covers it with a digest per answer. A store charges per document
+(FerretDB 1.x serialises and scans per document), so a page of 64 answers costs about what one
+answer used to. An answer id is ``<page>-<slot>``: ``find_answer`` reads it back with one
+lookup by ``_id``. An answer id a gate-keeper holds always has its record: the request waits
+for its page, and a page that cannot be stored fails every request in it (500, no answer id
+handed out). What is stored is the answer's substance (per sector: may pass, and the ids of
+the restrictions that said no), from which the full answer can be shown again.
 """
 from __future__ import annotations
+
+import uuid
 
 import eventlet
 from eventlet.event import Event
@@ -27,40 +34,69 @@ def summary(answer: dict) -> dict:
     }
 
 
+def find_answer(collection, answer_id: str) -> dict | None:
+    """The stored record of one answer (``answer_id``, ``asked_by``, ``answer``, ...)."""
+    page_id, _, slot = answer_id.rpartition("-")
+    if not page_id or not slot.isdigit():
+        return None
+    page = collection.find_one({"_id": page_id})
+    answers = (page or {}).get("answers") or []
+    index = int(slot)
+    if index >= len(answers) or answers[index].get("answer_id") != answer_id:
+        return None
+    return answers[index]
+
+
+class _Page:
+    def __init__(self):
+        self.id = uuid.uuid4().hex
+        self.answers: list[dict] = []
+        self.sealed = False
+        self.done = Event()
+
+
 class AuditLog:
     def __init__(self, collection, ledger=None):
         self.collection = collection
         self.ledger = ledger
-        self.pending: list[tuple[dict, Event]] = []
+        self.pages: list[_Page] = []  # waiting to be stored, oldest first; the last may be open
         self.flusher = None
 
-    def write(self, doc: dict) -> None:
-        done = Event()
-        self.pending.append((doc, done))
+    def write(self, doc: dict) -> str:
+        """Store ``doc`` (an answer's record) in the open page; returns its answer id once the
+        page is stored. Raises what the store raised if it could not be."""
+        if not self.pages or self.pages[-1].sealed or len(self.pages[-1].answers) >= MAX_BATCH:
+            self.pages.append(_Page())
+        page = self.pages[-1]
+        answer_id = f"{page.id}-{len(page.answers)}"
+        page.answers.append({"answer_id": answer_id, **doc})
         if self.flusher is None:
             self.flusher = eventlet.spawn(self._flush)
-        done.wait()  # raises if the batch could not be stored
+        page.done.wait()
+        return answer_id
 
     def _flush(self) -> None:
         try:
-            while self.pending:
-                batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
-                try:
-                    self.collection.insert_many([doc for doc, _ in batch], ordered=False)
-                except Exception as exc:  # noqa: BLE001 - every waiter hears why
-                    for _, done in batch:
-                        done.send_exception(exc)
-                    continue
-                if self.ledger is not None:
-                    for doc, _ in batch:
-                        self.ledger.append("AnswerGiven", {
-                            "answer_id": doc["_id"], "asked_by": doc.get("asked_by"),
-                            "uscc": (doc.get("answer") or {}).get("uscc"),
-                            "digest": digest(doc)})
-                for _, done in batch:
-                    done.send(None)
+            while self.pages:
+                eventlet.sleep(0)  # let the requests already running join the page
+                page = self.pages.pop(0)
+                page.sealed = True
+                self._store(page)
         finally:
             self.flusher = None
+
+    def _store(self, page: _Page) -> None:
+        try:
+            self.collection.insert_one({"_id": page.id, "answers": page.answers})
+        except Exception as exc:  # noqa: BLE001 - every waiter hears why
+            page.done.send_exception(exc)
+            return
+        if self.ledger is not None:
+            self.ledger.append("AnswersGiven", {"page": page.id, "answers": [
+                {"answer_id": a["answer_id"], "asked_by": a.get("asked_by"),
+                 "uscc": (a.get("answer") or {}).get("uscc"), "digest": digest(a)}
+                for a in page.answers]})
+        page.done.send(None)
 
 
 class _LazyLedger:

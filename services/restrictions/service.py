@@ -27,7 +27,7 @@ from shared.mongo import Mongo
 from shared.service import Dispatcher, health, published
 from shared.store import apply_versioned
 from services.restrictions import gate
-from services.restrictions.audit import Audit, summary
+from services.restrictions.audit import Audit, find_answer, summary
 from services.restrictions.catalog import ROOT, Catalog, InvalidCatalog, orphans
 from services.restrictions.lifecycle import Reconciler, ensure_indexes
 from services.restrictions.projection import StatusProjection
@@ -300,11 +300,10 @@ class RestrictionsService:
 
     @http("GET", "/v1/answers/<string:answer_id>", roles=("gatekeeper", "regulator"))
     def get_answer(self, request, answer_id):
-        doc = self.db.audit.find_one({"_id": answer_id})
+        doc = find_answer(self.db.audit, answer_id)
         if doc is None or (self.caller.role == "gatekeeper"
                            and doc.get("asked_by") != f"gatekeeper:{self.caller.subject}"):
             return problem(404, f"no answer {answer_id}")  # another gate-keeper's answer
-        doc["answer_id"] = doc.pop("_id")
         return json_response(200, doc)
 
     @http("GET", "/v1/ping", roles=("gatekeeper", "regulator"))
@@ -334,17 +333,15 @@ class RestrictionsService:
         return self.projection.synced_at is not None
 
     def _audited(self, request, body: dict) -> dict:
-        answer_id = uuid.uuid4().hex
-        body = {"answer_id": answer_id, "catalog_version": CATALOG.version, **body}
         substance = ({"as_of": body["as_of"], "results": [summary(r) for r in body["results"]]}
                      if "results" in body else summary(body))
-        self.audit.write({
-            "_id": answer_id, "asked_by": f"{self.caller.role}:{self.caller.subject}",
+        answer_id = self.audit.write({
+            "asked_by": f"{self.caller.role}:{self.caller.subject}",
             "asked_at": datetime.now(timezone.utc), "path": request.path,
             "query": request.query_string.decode("utf-8", "replace")[:2000],
             "catalog_version": CATALOG.version, "answer": substance,
             "correlation_id": self.correlation_id})
-        return body
+        return {"answer_id": answer_id, "catalog_version": CATALOG.version, **body}
 
 
 def _encode_cursor(at: datetime, restriction_id: str) -> str:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from services.restrictions.audit import find_answer
 
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,7 @@ def test_gatekeeper_example_checks_a_status_and_proves_what_it_was_told(system):
     assert "RESTRICTED" in result.stdout and "decision: refuse" in result.stdout
     answer_id = result.stdout.split("answer_id=")[1].split()[0]
     assert f"verified: answer {answer_id}" in result.stdout
-    recorded = system.db("restrictions").audit.find_one({"_id": answer_id})
+    recorded = find_answer(system.db("restrictions").audit, answer_id)
     assert recorded["asked_by"] == "gatekeeper:example-bank"
     assert recorded["answer"]["uscc"] == body["uscc"] and recorded["answer"]["may_pass"] is False
 

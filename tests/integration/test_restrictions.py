@@ -11,6 +11,7 @@ from contracts.violation import ViolationSchema
 from services.restrictions.catalog import Catalog
 from services.restrictions.service import RestrictionsService
 from tests.factories import violation
+from services.restrictions.audit import find_answer
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,7 @@ def test_serious_listed_violation_restricts_every_sector_with_legal_basis(
         for measure in entry["measures"]:
             assert measure["legal_basis"] and measure["department"]
             assert measure["source"]["document_number"] == body["document_number"]
-    audit = db("restrictions").audit.find_one({"_id": answer["answer_id"]})
+    audit = find_answer(db("restrictions").audit, answer["answer_id"])
     assert audit["answer"]["may_pass"] is False
     assert web_session.get(f"/v1/answers/{answer['answer_id']}").status_code == 200
 
