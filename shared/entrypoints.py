@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
 
+import orjson
+
 from eventlet.event import Event
 from kombu import Exchange, Queue
 from marshmallow import ValidationError
@@ -414,9 +416,18 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def json_dumps(body) -> bytes:
+    """UTF-8 JSON; datetimes as ``isoformat()`` (orjson writes the same text: ``+00:00``,
+    microseconds only when non-zero, naive ones without offset)."""
+    try:
+        return orjson.dumps(body, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the standard library
+        return json.dumps(body, ensure_ascii=False, default=_json_default).encode("utf-8")
+
+
 def json_response(status: int, body, headers: dict | None = None) -> Response:
     return Response(
-        json.dumps(body, ensure_ascii=False, default=_json_default),
+        json_dumps(body),
         status=status,
         headers=headers or {},
         mimetype="application/json",

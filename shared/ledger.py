@@ -7,7 +7,7 @@ gate-keeping answer is a decision. Each one is appended to the service's ``ledge
 as an entry of a *chain*: one chain per running process (``<service>.<random id>``), so several
 instances never contend for the head of one chain. Entry ``n`` of a chain stores the hash of
 entry ``n - 1``; its own hash is SHA-256 over its canonical JSON. ``ledger_heads`` keeps each
-chain's last sequence number and hash (written after each batch).
+chain's last sequence number and hash (written at most once a second, and at stop).
 
 ``verify`` walks every chain: a changed entry no longer matches its hash; an inserted or
 removed entry breaks the sequence or the link to its predecessor; entries removed from the end
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ from shared.mongo import connect, database_name
 
 GENESIS = "0" * 64
 MAX_BATCH = 500
+HEAD_INTERVAL = 1.0  # seconds between writes of a chain's head
 _log = get_logger(component="ledger")
 
 
@@ -79,6 +81,9 @@ class Ledger:
         self.pending: list[tuple[str, dict, str]] = []
         self.flusher = None
         self.head_written = False
+        self.head_at = 0.0  # monotonic time of the last head write
+        self.head_timer = None
+        self.written_seq = 0
 
     def append(self, kind: str, data: dict) -> None:
         self.pending.append((kind, data, datetime.now(timezone.utc).isoformat()))
@@ -90,6 +95,9 @@ class Ledger:
         while self.pending:
             if not self._flush_once():
                 break
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+        self._write_head()
 
     def _flush_loop(self) -> None:
         try:
@@ -130,13 +138,27 @@ class Ledger:
     def _advance(self, docs: list[dict], count: int) -> None:
         self.seq, self.prev = docs[-1]["seq"], docs[-1]["hash"]
         del self.pending[:count]
-        head = {"seq": self.seq, "hash": self.prev, "at": datetime.now(timezone.utc)}
+        # The head is an update (on FerretDB 1.x a scan of ledger_heads): at most one per
+        # HEAD_INTERVAL, the last one deferred, so a burst of batches costs one head write.
+        wait = self.head_at + HEAD_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._write_head()
+        elif self.head_timer is None:
+            self.head_timer = eventlet.spawn_after(wait, self._write_head)
+
+    def _write_head(self) -> None:
+        self.head_timer = None
+        if self.written_seq == self.seq:
+            return
+        self.head_at = time.monotonic()
+        seq, head = self.seq, {"seq": self.seq, "hash": self.prev, "at": datetime.now(timezone.utc)}
         try:
             if not self.head_written:
                 self.heads.insert_one({"_id": self.chain, **head})
                 self.head_written = True
             else:
                 self.heads.update_one({"_id": self.chain}, {"$set": head})
+            self.written_seq = max(self.written_seq, seq)
         except Exception as exc:  # noqa: BLE001 - the chain is intact; the head catches up
             _log.warning("ledger head not updated", error=str(exc)[:200])
 
