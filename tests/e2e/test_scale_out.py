@@ -287,6 +287,7 @@ def dead_letters(system: System) -> dict:
 
 # -- the test --------------------------------------------------------------------------------
 
+@pytest.mark.timeout(int(os.environ.get("SCALE_TIMEOUT", "2400")))
 def test_three_instances_end_where_one_does_even_with_instances_killed(tmp_path):
     codes, waves, expected, owners = workload(VIOLATIONS, ENTITIES, WAVES, SEED)
     day = today()
