@@ -464,6 +464,15 @@ class JsonWebServer(WebServer):
     def get_wsgi_app(self):
         return _JsonWsgiApp(self)
 
+    def kill(self):
+        """nameko's WebServer has no kill: a killed container kept its listening socket open,
+        and with SO_REUSEPORT (eventlet.listen's default) a container started after it on the
+        same port shared the connections with a socket nobody accepts on any more: some
+        requests hung for good. Close it, as stop does."""
+        self._is_accepting = False
+        if self._sock is not None:
+            self._sock.close()
+
 
 class HttpEntrypoint(HttpRequestHandler):
     """``@http`` with authentication, roles, rate limits, correlation ids and JSON errors.
