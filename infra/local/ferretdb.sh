@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Local MongoDB-wire-compatible store (FerretDB v1 on SQLite): build | start | stop | status
+# Local MongoDB-wire-compatible store (FerretDB v1 on PostgreSQL or SQLite): build | start | stop | status
 #
 # build: compiles FerretDB once into .tools/bin/ferretdb (needs Go >= 1.22).
-# start: runs it on 127.0.0.1:27017 with data in var/ferretdb/, pid in
-#        var/run/ferretdb.pid, log in var/log/ferretdb.log. Builds first if
-#        needed. Starts nothing if MONGO_URI is set (that server is used) or if
-#        something already answers a ping on 27017.
+# start: runs it on 127.0.0.1:27017, pid in var/run/ferretdb.pid, log in
+#        var/log/ferretdb.log. Builds first if needed. Starts nothing if
+#        MONGO_URI is set (that server is used) or if something already answers
+#        a ping on 27017.
+#        Backend: FERRETDB_BACKEND=postgresql|sqlite; by default PostgreSQL
+#        (started by postgres.sh, installed from Debian's packages if missing)
+#        when it is available, else SQLite with data in var/ferretdb/. Why:
+#        see postgres.sh (keyed reads and updates are 5-13x faster).
+# stop:  stops FerretDB, then the PostgreSQL it ran on.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
@@ -114,11 +119,25 @@ cmd_start() {
 
     cmd_build
     mkdir -p "$DATA/data" "$DATA/state"
-    say "starting FerretDB on 127.0.0.1:27017 (SQLite data in var/ferretdb/data, log var/log/ferretdb.log)"
-    echo "=== $(date -Is) start" >>"$LOG"
+    local backend="${FERRETDB_BACKEND:-}"
+    if [ -z "$backend" ]; then
+        if bash "$HERE/postgres.sh" available; then backend=postgresql; else backend=sqlite; fi
+    fi
+    local handler
+    case "$backend" in
+    postgresql)
+        bash "$HERE/postgres.sh" start
+        handler=(--handler=postgresql
+            "--postgresql-url=postgres://postgres@127.0.0.1:${PG_PORT:-55432}/ferretdb")
+        ;;
+    sqlite) handler=(--handler=sqlite "--sqlite-url=file:$DATA/data/") ;;
+    *) die "FERRETDB_BACKEND must be postgresql or sqlite, not '$backend'" ;;
+    esac
+    echo "$backend" >"$RUN_DIR/ferretdb.backend"
+    say "starting FerretDB on 127.0.0.1:27017 (backend $backend, log var/log/ferretdb.log)"
+    echo "=== $(date -Is) start ($backend)" >>"$LOG"
     spawn "$PIDFILE" "$LOG" "$BIN" \
-        --handler=sqlite \
-        --sqlite-url="file:$DATA/data/" \
+        "${handler[@]}" \
         --state-dir="$DATA/state" \
         --listen-addr=127.0.0.1:27017 \
         --debug-addr=- \
@@ -134,6 +153,10 @@ cmd_start() {
 
 cmd_stop() {
     stop_pidfile "$PIDFILE" ferretdb ferretdb
+    if [ "$(cat "$RUN_DIR/ferretdb.backend" 2>/dev/null)" = postgresql ] &&
+        [ -z "${FERRETDB_KEEP_POSTGRES:-}" ]; then
+        bash "$HERE/postgres.sh" stop
+    fi
 }
 
 cmd_status() {
