@@ -27,6 +27,45 @@ def Instant(**kwargs):  # noqa: N802 - a field factory reads like a field class
     return fields.AwareDateTime(format="iso", default_timezone=CHINA_TZ, **kwargs)
 
 
+NUL = "\x00"
+NUL_PROBLEM = "must not contain the NUL character (U+0000)"
+
+
+def visible(text: str) -> str:
+    """``text`` with NUL characters written out (``\\u0000``): a field name or value quoted in
+    an error must be storable (PostgreSQL, under FerretDB, refuses NUL in any string)."""
+    return text.replace(NUL, "\\u0000") if isinstance(text, str) else text
+
+
+def nul_paths(data, path="") -> list[str]:
+    """Paths (NUL written out) of keys and string values that contain a NUL character."""
+    found = []
+    if isinstance(data, str):
+        if NUL in data:
+            found.append(visible(path) or "body")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and NUL in key:
+                found.append(visible(here))
+            found.extend(nul_paths(value, here))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found.extend(nul_paths(value, f"{path}[{i}]"))
+    return found
+
+
+def scrub(data):
+    """A copy of ``data`` with NUL characters in keys and strings written out."""
+    if isinstance(data, str):
+        return visible(data)
+    if isinstance(data, dict):
+        return {visible(k): scrub(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [scrub(v) for v in data]
+    return data
+
+
 def reject_operator_keys(data, path="") -> list[str]:
     """Paths of keys that would be MongoDB operators or field paths (``$x``, ``a.b``)."""
     found = []

@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from contracts.common import USCC, Instant, reject_operator_keys
+from contracts.common import NUL_PROBLEM, USCC, Instant, nul_paths, reject_operator_keys, visible
 
 CATEGORIES = (
     "food_safety",
@@ -81,11 +81,12 @@ class StrictSchema(Schema):
 
     @pre_load
     def _no_operator_keys(self, data, **kwargs):
-        bad = reject_operator_keys(data)
-        if bad:
-            raise ValidationError(
-                {path: ["keys starting with '$' or containing '.' are not allowed"] for path in bad}
-            )
+        problems = {visible(path): ["keys starting with '$' or containing '.' are not allowed"]
+                    for path in reject_operator_keys(data)}
+        for path in nul_paths(data):
+            problems.setdefault(path, []).append(NUL_PROBLEM)
+        if problems:
+            raise ValidationError(problems)
         return data
 
 

@@ -40,7 +40,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
 
-from contracts.common import field_errors
+from contracts.common import NUL, NUL_PROBLEM, field_errors, nul_paths, visible
 from shared import auth, metrics
 from shared.logging import get_logger
 from shared.mongo import connect
@@ -505,6 +505,7 @@ class HttpEntrypoint(HttpRequestHandler):
             if principal is not None:
                 context_data[auth.PRINCIPAL_KEY] = principal.encode()
                 context_data["client_id"] = f"{principal.role}:{principal.subject}"
+            _refuse_nul(request)
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
@@ -543,8 +544,24 @@ http = HttpEntrypoint.decorator
 
 
 def read_json(request):
-    """The request body as JSON, or a 400-worthy PermanentError naming the problem."""
+    """The request body as JSON, or a 400-worthy error naming the problem."""
     try:
-        return json.loads(request.get_data(as_text=True) or "null")
+        data = json.loads(request.get_data(as_text=True) or "null")
     except ValueError as exc:
         raise PermanentError(f"body is not valid JSON: {exc}") from exc
+    bad = nul_paths(data)
+    if bad:
+        raise ValidationError({path: [NUL_PROBLEM] for path in bad})
+    return data
+
+
+def _refuse_nul(request) -> None:
+    """No NUL character in the path or the query: the store cannot hold or match one."""
+    problems = {}
+    if NUL in request.path:
+        problems["path"] = [NUL_PROBLEM]
+    for key, values in request.args.lists():
+        if NUL in key or any(NUL in v for v in values):
+            problems[visible(key)] = [NUL_PROBLEM]
+    if problems:
+        raise ValidationError(problems)

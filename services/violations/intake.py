@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from marshmallow import ValidationError
 
-from contracts.common import field_errors
+from contracts.common import field_errors, scrub, visible
 from contracts.events import make_event
 from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
 from shared.outbox import Outbox
@@ -248,8 +248,9 @@ class Intake:
         if isinstance(raw, dict) and isinstance(raw.get("violation"), dict):
             agency = raw["violation"].get("agency_code")
             document = raw["violation"].get("document_number")
-        agency = agency if isinstance(agency, str) else None
-        document = document if isinstance(document, str) else None
+        agency = visible(agency) if isinstance(agency, str) else None
+        document = visible(document) if isinstance(document, str) else None
+        errors = scrub(errors)
         payload = {"agency_code": agency, "document_number": document, "message_id": message_id,
                    "received_via": via, "errors": errors}
         event = make_event("ViolationRejected", payload, producer=PRODUCER,

@@ -104,3 +104,16 @@ def test_a_bad_id_number_is_refused_naming_the_field():
         ViolationSchema().load(violation(legal_representative={"name": "李四",
                                                                "id_number": wrong}))
     assert "check character" in str(err.value.messages["legal_representative"]["id_number"])
+
+
+@pytest.mark.parametrize("extra, field", [
+    ({"entity_name": "福州\x00食品"}, "entity_name"),
+    ({"\x00": None}, "\\u0000"),
+    ({"legal_basis": {"law": "x\x00", "article": "1"}}, "legal_basis.law"),
+])
+def test_nul_characters_are_refused_by_name(extra, field):
+    """PostgreSQL (under FerretDB) cannot store a NUL: refused with the field, written out."""
+    with pytest.raises(ValidationError) as caught:
+        ViolationSchema().load({**violation(), **extra})
+    assert caught.value.messages[field] == ["must not contain the NUL character (U+0000)"]
+    assert "\x00" not in repr(caught.value.messages)
