@@ -22,6 +22,7 @@ import pytest
 from contracts.violation import ViolationSchema
 from services.notifications.delivery import outstanding
 from services.restrictions.catalog import Catalog
+from services.scoring.scores import current as current_scores
 from shared.agency_client import AgencyPublisher
 from shared.broker_admin import queue_depths
 from tests.factories import make_uscc, violation
@@ -152,8 +153,8 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
         lost_violations = set(keys) - set(stored)
         # -- restrictions: every measure the catalog derives, once ----------------------------
         catalog = Catalog.load()
-        classes = {d["_id"]: d.get("risk_class") for d in system.db("scoring").scores.find(
-            {}, {"risk_class": 1})}
+        classes = {d["_id"]: d.get("risk_class") for d in current_scores(
+            system.db("scoring")).find({}, {"risk_class": 1})}
         expected = {(vid, m["measure"].id)
                     for vid, r in keys.items()
                     for m in catalog.decide(ViolationSchema().load(r),
