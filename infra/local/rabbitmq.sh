@@ -118,12 +118,23 @@ cmd_start() {
                 "read $RMQ_OUT and $RMQ_HOME/log/$NODENAME.log" \
                 "a common cause is another Erlang node using port 25672 or a stale var/rabbitmq (try: make clean)"
         fi
+        if amqp_up >/dev/null 2>&1; then # listeners start last in the boot: it is up
+            kill "$waiter" 2>/dev/null || true
+            wait "$waiter" 2>/dev/null || true
+            break
+        fi
         if [ $((SECONDS - start)) -ge 100 ]; then kill "$waiter" 2>/dev/null || true; fi
         sleep 1
         printf '.'
     done
-    wait "$waiter" || rc=$?
+    if ! amqp_up >/dev/null 2>&1; then wait "$waiter" || rc=$?; fi
     echo
+    if [ "$rc" != 0 ] && kill -0 "$launcher" 2>/dev/null; then
+        # rabbitmqctl wait itself sometimes crashes (escript ":noproc ... elixir_config",
+        # seen on restarts) while the node boots fine: ask the node's ports instead.
+        warn "rabbitmqctl wait failed (exit $rc); checking the AMQP port instead"
+        wait_until 90 "RabbitMQ at $AMQP_HOST:$AMQP_PORT" amqp_up && rc=0
+    fi
     if [ "$rc" != 0 ]; then
         cat "$LOG_DIR/rabbitmq-wait.log" >&2 || true
         show_log_tail "$RMQ_HOME/log/$NODENAME.log" 30
