@@ -118,7 +118,8 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
             time.sleep(2)
             system.kill(service)
             time.sleep(1)
-            system.restart(service)
+            # start-up reads the store (read model, catalog orphan check): slow mid-burst here
+            system.restart(service, timeout=300)
             schedule.append(f"SIGKILL+restart {service}")
             print(f"  [{time.monotonic() - started:5.0f} s] {schedule[-1]}; "
                   f"{len(agency.confirmed)} published", flush=True)
