@@ -35,9 +35,24 @@ ENTITIES = max(1, N // 6)
 PLATFORM = "fault-mall"
 
 
+LOCAL_SERVERS = {"AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
+                 "MONGO_URI": "mongodb://127.0.0.1:27017/",
+                 "RABBIT_MGMT_URL": "http://guest:guest@127.0.0.1:15672"}
+
+
 def infra(script: str, action: str) -> None:
-    subprocess.run(["bash", f"infra/local/{script}.sh", action], cwd=ROOT, check=True,
-                   capture_output=True, timeout=180)
+    """Stop or start a local server through its infra/local script. The scripts leave a server
+    named by AMQP_URI / MONGO_URI alone (someone else's), and make exports the local defaults:
+    drop those, refuse anything else."""
+    env = dict(os.environ)
+    for name, local in LOCAL_SERVERS.items():
+        if env.get(name, local).rstrip("/") != local.rstrip("/"):
+            pytest.fail(f"{name}={env[name]} is not the local server infra/local runs; the "
+                        "fault suite cannot restart it (FAULTS_INFRA=0 skips the restarts)")
+        env.pop(name, None)
+    done = subprocess.run(["bash", f"infra/local/{script}.sh", action], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{script}.sh {action} failed:\n{done.stdout}\n{done.stderr}"
 
 
 class Agency(threading.Thread):
