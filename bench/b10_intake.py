@@ -6,13 +6,10 @@ Goal (issue: violation intake): accepted violations per second at least half the
 from __future__ import annotations
 
 import os
-import time
 
-from common import rate, report, timed
+from common import agency_intake_rate, report
 
 from b00_broker_store import broker_figures
-from shared.agency_client import AgencyPublisher
-from tests.factories import violation
 from tests.system import System
 
 N = int(os.environ.get("BENCH_INTAKE_N", "1500"))
@@ -21,15 +18,7 @@ N = int(os.environ.get("BENCH_INTAKE_N", "1500"))
 def intake_rate() -> float:
     system = System(services=("violations",)).start()
     try:
-        records = [violation(document_number=f"B-{i}") for i in range(N)]
-        collection = system.db("violations").violations
-        with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
-            start = time.perf_counter()
-            for record in records:
-                agency.publish(record)
-        system.wait_for(lambda: collection.count_documents({}) >= N, timeout=900, interval=0.5,
-                        message=f"{N} violations stored")
-        return rate(N, time.perf_counter() - start)
+        return agency_intake_rate(system, N, "B")
     finally:
         system.stop()
 

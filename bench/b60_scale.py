@@ -29,13 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # pika's connection chatter stays out of the figures
 
-from common import rate, report  # noqa: E402
+from common import agency_intake_rate, rate, report  # noqa: E402
 
 from kombu import Connection, Exchange, Producer  # noqa: E402
 
 from contracts.events import make_event  # noqa: E402
 from contracts.violation import ViolationSchema  # noqa: E402
-from shared.agency_client import AgencyPublisher  # noqa: E402
 from shared.shards import PARTITION_HEADER  # noqa: E402
 from tests.factories import violation  # noqa: E402
 from tests.system import System  # noqa: E402
@@ -97,15 +96,7 @@ def balanced(system: System, service: str, timeout: float = 60.0) -> None:
 def intake(instances: int) -> float:
     system = System(instances=instances, services=("violations",), extra_env=QUIET).start(120)
     try:
-        records = [violation(document_number=f"S{instances}-{i}") for i in range(INTAKE_N)]
-        collection = system.db("violations").violations
-        with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
-            start = time.perf_counter()
-            for record in records:
-                agency.publish(record)
-        system.wait_for(lambda: collection.count_documents({}) >= INTAKE_N, timeout=1200,
-                        interval=0.5, message=f"{INTAKE_N} violations stored")
-        return rate(INTAKE_N, time.perf_counter() - start)
+        return agency_intake_rate(system, INTAKE_N, f"S{instances}", timeout=1200)
     finally:
         system.stop()
 

@@ -188,6 +188,8 @@ class LedgerHub(SharedExtension):
             self.kill()
 
     def kill(self):
+        if self._ledger is not None and self._ledger.head_timer is not None:
+            self._ledger.head_timer.cancel()  # it would write through the closed client
         if self.client is not None:
             self.client.close()
 

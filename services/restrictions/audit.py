@@ -60,7 +60,6 @@ class _Page:
     def __init__(self):
         self.id = uuid.uuid4().hex
         self.answers: list[dict] = []
-        self.sealed = False
         self.done = Event()
 
 
@@ -68,13 +67,13 @@ class AuditLog:
     def __init__(self, collection, ledger=None):
         self.collection = collection
         self.ledger = ledger
-        self.pages: list[_Page] = []  # waiting to be stored, oldest first; the last may be open
+        self.pages: list[_Page] = []  # waiting to be stored, oldest first; the last is open
         self.flusher = None
 
     def write(self, doc: dict) -> str:
         """Store ``doc`` (an answer's record) in the open page; returns its answer id once the
         page is stored. Raises what the store raised if it could not be."""
-        if not self.pages or self.pages[-1].sealed or len(self.pages[-1].answers) >= MAX_BATCH:
+        if not self.pages or len(self.pages[-1].answers) >= MAX_BATCH:
             self.pages.append(_Page())
         page = self.pages[-1]
         answer_id = f"{page.id}-{len(page.answers)}"
@@ -88,9 +87,7 @@ class AuditLog:
         try:
             while self.pages:
                 eventlet.sleep(0)  # let the requests already running join the page
-                page = self.pages.pop(0)
-                page.sealed = True
-                self._store(page)
+                self._store(self.pages.pop(0))
         finally:
             self.flusher = None
 

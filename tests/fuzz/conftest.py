@@ -22,8 +22,8 @@ def rabbit_config(request, rabbit_manager):
     vhosts with ``random.choice`` in a background pipeline; hypothesis seeds ``random`` while
     it runs examples (derandomized here), so the pipeline handed out the same name twice and
     deleting one test's vhost deleted the next test's."""
-    username = urlparse(request.config.getoption("RABBIT_AMQP_URI")).username
     uri = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
+    username = uri.username
     vhost = f"nameko_test_fuzz_{uuid.uuid4().hex[:12]}"
     rabbit_manager.create_vhost(vhost)
     rabbit_manager.set_vhost_permissions(vhost, username, ".*", ".*", ".*")
