@@ -41,7 +41,7 @@ from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
 
 from contracts.common import NUL, NUL_PROBLEM, field_errors, nul_paths, visible
-from shared import auth, metrics
+from shared import auth, metrics, resilience
 from shared.logging import get_logger
 from shared.mongo import connect
 from shared.shards import (EXCHANGE_HEADER, HANDLER_HEADER, PARTITION_HEADER, SOURCE_HEADER,
@@ -61,6 +61,7 @@ ROUTING_KEY_HEADER = "x-lianchen-routing-key"
 MAX_DELAY_MS = 60_000
 
 _log = get_logger(component="entrypoints")
+resilience.patch_nameko()
 
 
 class TooLarge(Exception):
@@ -269,10 +270,10 @@ class TolerantQueueConsumer(QueueConsumer):
     def _on_decode_error(self, provider, message, exc):
         try:
             provider.dead_letter(message, f"undecodable body: {exc}", attempts=1)
-            message.ack()
+            resilience.ack(message)
         except Exception as publish_exc:
             _log.error("could not dead-letter undecodable message", error=str(publish_exc))
-            message.requeue()
+            resilience.requeue(message)
 
 
 class ReliableConsumer(_Failures, Consumer):

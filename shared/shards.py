@@ -64,6 +64,8 @@ from nameko.extensions import ProviderCollector, SharedExtension
 from nameko.standalone.events import get_event_exchange
 
 from shared.logging import get_logger
+from shared.resilience import ack as _ack
+from shared.resilience import requeue as _requeue
 
 PARTITION_HEADER = "x-lianchen-partition-key"
 HANDLER_HEADER = "x-lianchen-handler"  # a retried or replayed message: only this handler
@@ -428,10 +430,10 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
                 providers[0].dead_letter(message, f"undecodable body: {exc}", attempts=1)
             else:
                 _log.error("undecodable message without a handler; dropped", error=str(exc))
-            message.ack()
+            _ack(message)
         except Exception as publish_exc:  # noqa: BLE001
             _log.error("could not dead-letter undecodable message", error=str(publish_exc))
-            message.requeue()
+            _requeue(message)
 
     # -- rebalancing -----------------------------------------------------------------------
     def _rebalance_loop(self):
@@ -534,17 +536,3 @@ def _json_or_none(body):
         return None
 
 
-def _ack(message):
-    if message.channel.connection:
-        try:
-            message.ack()
-        except Exception:  # noqa: BLE001 - the broker takes it back with the channel
-            pass
-
-
-def _requeue(message):
-    if message.channel.connection:
-        try:
-            message.requeue()
-        except Exception:  # noqa: BLE001
-            pass
