@@ -13,9 +13,11 @@ again, and the consumer's own reconnection delivers it anew (every consumer is i
 """
 from __future__ import annotations
 
+import eventlet
 from amqp.exceptions import AMQPError
 from kombu.exceptions import OperationalError
 from nameko.messaging import QueueConsumer
+from nameko.rpc import Rpc as NamekoRpc
 
 from shared.logging import get_logger
 
@@ -61,3 +63,41 @@ def patch_nameko() -> None:
     which every service does."""
     QueueConsumer.ack_message = _ack_message
     QueueConsumer.requeue_message = _requeue_message
+
+
+class Rpc(NamekoRpc):
+    """``@rpc`` whose reply may fail to go out. nameko 2.14 lets the reply's publish error
+    (the broker is restarting) escape the worker, which kills the container. Here the request
+    is left to the broker instead (requeued, or redelivered when its channel is gone): the
+    handler runs again once connected, so an ``@rpc`` method must be safe to repeat (ours
+    are reads). The caller, which never got its reply, gives up after ``call``'s timeout."""
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except GONE as exc:
+            _log.warning("rpc reply not sent: the broker connection is gone; request left "
+                         "to the broker", method=self.method_name, error=str(exc))
+            requeue(message)
+            return result, exc_info
+
+
+rpc = Rpc.decorator
+
+#: How long ``call`` waits for a reply (a reply lost in a broker restart never comes).
+RPC_TIMEOUT_SECONDS = 30.0
+
+
+class RpcTimeout(Exception):
+    """No reply in time: the handler's worker fails, and its message is retried with backoff."""
+
+
+def call(method_proxy, *args, timeout: float = RPC_TIMEOUT_SECONDS, **kwargs):
+    """``method_proxy(*args, **kwargs)`` (an ``RpcProxy`` method), but bounded: nameko 2.14
+    waits for a reply forever, and a request or reply lost while the broker restarts held
+    the caller's worker, and the shard message it was handling, for good."""
+    reply = method_proxy.call_async(*args, **kwargs)
+    with eventlet.Timeout(timeout, RpcTimeout(
+            f"no reply from {method_proxy.service_name}.{method_proxy.method_name} "
+            f"in {timeout:g} s")):
+        return reply.result()

@@ -27,6 +27,7 @@ from contracts.notifications import (CLEARED, FEEDBACK_STATUSES, FeedbackSchema,
 from services.notifications import notices
 from services.notifications.delivery import Courier
 from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
+from shared import resilience
 from shared.auth import Caller
 from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
@@ -109,7 +110,8 @@ class NotificationsService:
                 correlation_id=envelope["correlation_id"], reason=reason, lifted_at=lifted_at))
 
     def _memberships(self, code: str) -> dict[str, str]:
-        return {m["platform_id"]: m["shop_id"] for m in self.registry.memberships(code)}
+        return {m["platform_id"]: m["shop_id"]
+                for m in resilience.call(self.registry.memberships, code)}
 
     def _record(self, doc: dict, act: bool = True) -> bool:
         if not act:

@@ -5,7 +5,6 @@ import hashlib
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from contracts.common import USCC, field_errors
@@ -17,6 +16,7 @@ from shared.entrypoints import PUBLIC, event_handler, http, json_response, probl
 from shared.locks import store_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
+from shared.resilience import rpc
 from shared.service import Dispatcher, health, published
 from shared.store import apply_versioned, insert_once
 

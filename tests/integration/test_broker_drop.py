@@ -10,12 +10,12 @@ from urllib.parse import quote
 import eventlet
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
-from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import broker_admin
 from shared.entrypoints import PUBLIC, consume, event_handler
 from shared.mongo import Mongo
+from shared.resilience import RpcTimeout, call, rpc
 from shared.shards import PARTITION_HEADER
 from tests.integration.conftest import wait_for
 
@@ -44,6 +44,11 @@ class Steady:
     @rpc
     def ping(self):
         return "pong"
+
+    @rpc
+    def slow(self):
+        eventlet.sleep(5)
+        return "late"
 
 
 def publish(amqp_uri):
@@ -117,3 +122,13 @@ def test_settling_on_a_dead_socket_leaves_the_message_to_the_broker(rabbit_confi
                          message="the message back in its queue")
         assert again.payload == {"n": 1}
         again.ack()
+
+
+def test_a_call_without_reply_gives_up_after_its_timeout(container_factory, config):
+    """nameko 2.14 waits for an RPC reply forever; a request or reply lost while the broker
+    restarts held the caller's worker (and the message it handled) for good."""
+    container_factory(Steady, config).start()
+    with ClusterRpcProxy(config) as cluster:
+        assert call(cluster.steady.ping, timeout=10) == "pong"
+        with pytest.raises(RpcTimeout, match="steady.slow"):
+            call(cluster.steady.slow, timeout=0.5)
