@@ -95,7 +95,9 @@ def quiet(system: System) -> bool:
         depths = queue_depths(system.vhost)
     except Exception:  # noqa: BLE001 - broker still restarting
         return False
-    if any(v for k, v in depths.items() if not k.startswith("dlq.")):
+    # replies to a caller that was SIGKILLed wait in its reply queue until the queue expires
+    # (x-expires): nobody will ever read them, and they are no work of the system's
+    if any(v for k, v in depths.items() if not k.startswith(("dlq.", "rpc.reply-"))):
         return False
     if outstanding(system.db("notifications"), {"_id": 1}):  # pending without a receipt
         return False
