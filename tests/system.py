@@ -29,9 +29,11 @@ MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
 
 def _die_with_parent() -> None:
-    """Children get SIGTERM when the test or benchmark process dies, however it dies."""
+    """Children are SIGKILLed when the test or benchmark process dies, however it dies.
+    (SIGTERM was not enough: nameko's graceful stop waits for its consumers, and when the run
+    was killed its vhost was often deleted too; such processes lived on for hours.)"""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:

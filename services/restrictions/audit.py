@@ -9,14 +9,22 @@ lookup by ``_id``. An answer id a gate-keeper holds always has its record: the r
 for its page, and a page that cannot be stored fails every request in it (500, no answer id
 handed out). What is stored is the answer's substance (per sector: may pass, and the ids of
 the restrictions that said no), from which the full answer can be shown again.
+
+Each answer's record is stored as its sorted-key JSON, zlib-compressed, next to its id and
+who asked (``{answer_id, asked_by, record_z}``); the ledger's digest is the SHA-256 of exactly
+those JSON bytes, so a stored record can be checked against the ledger byte for byte. FerretDB
+charges per field: the substance of a batch of 1,000 codes as nested documents took 390 ms to
+insert and 750 ms to read back; compressed (19 KB instead of 480 KB) 4 ms and 12 ms.
 """
 from __future__ import annotations
 
 import hashlib
 import uuid
+import zlib
 
 import eventlet
 import orjson
+from bson import Binary
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
@@ -36,11 +44,34 @@ def summary(answer: dict) -> dict:
     }
 
 
+def record_bytes(record: dict) -> bytes:
+    """An answer's record as stored: sorted-key JSON (orjson: the ledger's general ``digest``
+    took 27 ms for a batch answer of 1,000 codes)."""
+    return orjson.dumps(record, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
 def answer_digest(record: dict) -> str:
-    """SHA-256 of an answer's stored record (sorted-key JSON, orjson: the ledger's general
-    ``digest`` took 27 ms for a batch answer of 1,000 codes)."""
-    return hashlib.sha256(orjson.dumps(record, default=str, option=orjson.OPT_SORT_KEYS
-                                       | orjson.OPT_NON_STR_KEYS)).hexdigest()
+    """SHA-256 of an answer's stored record."""
+    return hashlib.sha256(record_bytes(record)).hexdigest()
+
+
+def stored_form(record: dict, raw: bytes) -> dict:
+    return {"answer_id": record["answer_id"], "asked_by": record.get("asked_by"),
+            "record_z": Binary(zlib.compress(raw, 1))}
+
+
+def read_stored(entry: dict) -> dict:
+    """The record of a stored answer (pages written before compression hold it as is)."""
+    if "record_z" not in entry:
+        return entry
+    return orjson.loads(zlib.decompress(entry["record_z"]))
+
+
+def stored_digest(entry: dict) -> str:
+    """The digest the ledger holds for a stored answer, computed from what is stored."""
+    if "record_z" not in entry:
+        return answer_digest(entry)
+    return hashlib.sha256(zlib.decompress(entry["record_z"])).hexdigest()
 
 
 def find_answer(collection, answer_id: str) -> dict | None:
@@ -53,7 +84,7 @@ def find_answer(collection, answer_id: str) -> dict | None:
     index = int(slot)
     if index >= len(answers) or answers[index].get("answer_id") != answer_id:
         return None
-    return answers[index]
+    return read_stored(answers[index])
 
 
 class _Page:
@@ -92,16 +123,19 @@ class AuditLog:
             self.flusher = None
 
     def _store(self, page: _Page) -> None:
+        raws = [record_bytes(a) for a in page.answers]
         try:
-            self.collection.insert_one({"_id": page.id, "answers": page.answers})
+            self.collection.insert_one({"_id": page.id, "answers": [
+                stored_form(a, raw) for a, raw in zip(page.answers, raws)]})
         except Exception as exc:  # noqa: BLE001 - every waiter hears why
             page.done.send_exception(exc)
             return
         if self.ledger is not None:
             self.ledger.append("AnswersGiven", {"page": page.id, "answers": [
                 {"answer_id": a["answer_id"], "asked_by": a.get("asked_by"),
-                 "uscc": (a.get("answer") or {}).get("uscc"), "digest": answer_digest(a)}
-                for a in page.answers]})
+                 "uscc": (a.get("answer") or {}).get("uscc"),
+                 "digest": hashlib.sha256(raw).hexdigest()}
+                for a, raw in zip(page.answers, raws)]})
         page.done.send(None)
 
 

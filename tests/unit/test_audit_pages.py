@@ -1,10 +1,12 @@
 """The audit log's pages: every answer stored exactly once, found by its id, failures heard."""
 from __future__ import annotations
 
+import zlib
+
 import eventlet
 import pytest
 
-from services.restrictions.audit import AuditLog, find_answer
+from services.restrictions.audit import AuditLog, find_answer, stored_digest
 
 
 class Collection:
@@ -51,6 +53,22 @@ def test_concurrent_answers_share_pages_and_each_is_found_by_its_id():
     in_ledger = [a["answer_id"] for kind, data in ledger.entries for a in data["answers"]]
     assert sorted(in_ledger) == sorted(ids)
     assert {kind for kind, _ in ledger.entries} == {"AnswersGiven"}
+
+
+def test_a_stored_answer_is_compressed_and_matches_its_ledger_digest_byte_for_byte():
+    collection, ledger = Collection(), Ledger()
+    log = AuditLog(collection, ledger)
+    answer = {"uscc": "U1", "sectors": {s: {"may_pass": True, "restriction_ids": []}
+                                        for s in ("credit", "taxes")}}
+    answer_id = log.write({"asked_by": "gatekeeper:g", "answer": answer})
+    (page,) = collection.docs.values()
+    (entry,) = page["answers"]
+    assert set(entry) == {"answer_id", "asked_by", "record_z"}  # no nested fields to store
+    (_, data), = ledger.entries
+    assert stored_digest(entry) == data["answers"][0]["digest"]
+    assert find_answer(collection, answer_id)["answer"] == answer
+    entry["record_z"] = zlib.compress(b'{"answer":{"uscc":"U2"}}')
+    assert stored_digest(entry) != data["answers"][0]["digest"]  # an edit is detectable
 
 
 def test_a_page_that_cannot_be_stored_fails_its_requests_and_hands_out_no_id():
