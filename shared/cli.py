@@ -355,6 +355,9 @@ def cmd_audit(args) -> int:
         verdict = verify(client[name])
         if not verdict.chains:
             continue
+        if name == prefix + "restrictions":  # its gate-keeping answers, against the ledger
+            from services.restrictions.audit import verify_answers
+            verify_answers(client[name], verdict)
         state = "ok" if verdict.ok else "TAMPERED"
         print(f"{name.removeprefix(prefix):<15}{state:<10}{verdict.chains} chain(s), "
               f"{verdict.entries} entries")

@@ -166,3 +166,24 @@ class Audit(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.log
+
+
+def verify_answers(db, verdict) -> None:
+    """Check every answer the ledger's ``AnswersGiven`` entries name against its stored
+    record, byte for byte; add what differs or is missing to ``verdict.problems`` (a
+    ``shared.ledger.Verdict``). Pages stored before compression are not comparable (their
+    instants were truncated to milliseconds by the store) and are skipped."""
+    for entry in db.ledger.find({"kind": "AnswersGiven"}):
+        data = entry.get("data") or {}
+        page = db.audit.find_one({"_id": data.get("page")})
+        if page is None:
+            verdict.problems.append(f"answer page {data.get('page')}: gone (deleted)")
+            continue
+        stored = {a.get("answer_id"): a for a in page.get("answers") or []}
+        for given in data.get("answers") or []:
+            record = stored.get(given.get("answer_id"))
+            if record is None:
+                verdict.problems.append(f"answer {given.get('answer_id')}: gone from its page")
+            elif "record_z" in record and stored_digest(record) != given.get("digest"):
+                verdict.problems.append(f"answer {given.get('answer_id')}: the stored record "
+                                        "differs from the ledger (edited)")

@@ -11,7 +11,13 @@ from contracts.violation import ViolationSchema
 from services.restrictions.catalog import Catalog
 from services.restrictions.service import RestrictionsService
 from tests.factories import violation
-from services.restrictions.audit import find_answer
+import zlib
+
+from bson import Binary
+
+from services.restrictions.audit import find_answer, record_bytes, verify_answers
+from shared.ledger import Verdict
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +83,27 @@ def test_serious_listed_violation_restricts_every_sector_with_legal_basis(
     audit = find_answer(db("restrictions").audit, answer["answer_id"])
     assert audit["answer"]["may_pass"] is False
     assert web_session.get(f"/v1/answers/{answer['answer_id']}").status_code == 200
+
+
+def test_an_edited_audit_record_no_longer_matches_the_ledger(restrictions, config, web_session,
+                                                             db):
+    body = violation()
+    send(config, restrictions, body)
+    answer_id = status(web_session, body["uscc"])["answer_id"]
+    store = db("restrictions")
+    page_id = answer_id.rpartition("-")[0]
+    wait_for(lambda: any(e["data"]["page"] == page_id
+                         for e in store.ledger.find({"kind": "AnswersGiven"})),
+             message="the answer's ledger entry")
+    verdict = Verdict()
+    verify_answers(store, verdict)
+    assert verdict.ok, verdict.problems
+    forged = dict(find_answer(store.audit, answer_id), answer={"may_pass": True})
+    store.audit.update_one({"_id": page_id}, {"$set": {"answers": [
+        {"answer_id": answer_id, "asked_by": forged["asked_by"],
+         "record_z": Binary(zlib.compress(record_bytes(forged)))}]}})
+    verify_answers(store, verdict)
+    assert [p for p in verdict.problems if answer_id in p and "edited" in p]
 
 
 def test_redelivered_event_changes_nothing(restrictions, config, db):
