@@ -331,4 +331,22 @@ def test_three_instances_end_where_one_does_even_with_instances_killed(tmp_path)
     assert_complete(one, final, owners)
     assert_complete(three, final, owners)
     for name in one:
+        if name == "restrictions":
+            assert_same_restrictions(one[name], three[name])
+            continue
         assert three[name] == one[name], f"{name} differs between one and three instances"
+
+
+def assert_same_restrictions(one: dict, three: dict) -> None:
+    """Equal, except that a restriction from a superseded version may exist, lifted, in one
+    run only: whether version 1 of a violation is applied before version 2 or 3 supersedes it
+    depends on delivery order (a retry with backoff lets the newer version overtake it, and an
+    older version is then ignored). Seen once in CI: two measures imposed from version 1 and
+    lifted by the revocation in the three-instance run, never imposed in the other. What holds
+    at the end, and everything both runs have, must be identical."""
+    for k in set(one) ^ set(three):
+        assert (one.get(k) or three.get(k))[7] == "lifted", \
+            f"restriction {k} is active in one run and absent from the other"
+    common = set(one) & set(three)
+    assert {k: three[k] for k in common} == {k: one[k] for k in common}, \
+        "restrictions differ between one and three instances"
