@@ -104,7 +104,10 @@ def test_serious_violation_reaches_both_platforms_once_even_with_one_receiver_do
     start_example(system, example)  # the receiver comes back
     system.wait_for(lambda: closure(system, "mall-b").get("applied") == 1, timeout=60,
                     message="mall-b applied the notice and fed back")
-    counters = _counters(example)
+    # the receiver counts "applied" once its feedback POST has returned, so a moment after
+    # the closure already shows it
+    counters = system.wait_for(lambda: (c := _counters(example)) and c["applied"] and c,
+                               timeout=10, message="the example receiver's applied counter")
     assert counters["received"] == 1 and counters["duplicates"] == 0 and counters["applied"] == 1
     [b] = b_notices()
     assert b["status"] == "delivered" and b["feedback"][0]["actions"] == [
