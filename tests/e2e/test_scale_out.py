@@ -342,11 +342,13 @@ def test_three_instances_end_where_one_does_even_with_instances_killed(tmp_path)
 def assert_equal_apart_from(name: str, one: dict, three: dict, may_differ=None) -> None:
     """``one`` and ``three`` equal, except rows present in one run only that ``may_differ``
     accepts. Why restrictions may: whether version 1 of a violation is applied before version
-    2 or 3 supersedes it depends on delivery order (a retry with backoff lets the newer
-    version overtake it, and an older version is then ignored). Seen in CI: two measures
-    imposed from version 1 and lifted by the revocation with one instance, never imposed with
-    three (the same violation in two CI runs; its notices followed). Not explained yet: see
-    the session-4 note. What holds at the end, and everything both runs have, is identical."""
+    2 or 3 supersedes it depends on delivery order, and an older version is then ignored.
+    Seen in CI, the same violation each time: two measures imposed from version 1 and lifted by
+    the revocation with one instance, never imposed with three. The violations instance killed
+    half-way had stored version 1 but not published it; its outbox entry is published by the
+    relay (``shared.outbox.sweep``, seconds later), and the next wave, published as soon as the
+    store shows the previous one, got the revocation out first. A retry with backoff can do the
+    same. What holds at the end, and everything both runs have, is identical."""
     if may_differ is None:
         assert three == one, f"{name} differs between one and three instances"
         return
