@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pika
 
 from shared.agency_client import _pika_uri
-from shared.entrypoints import (ATTEMPTS_HEADER, FAILED_AT_HEADER, QUEUE_HEADER, REASON_HEADER,
-                                ROUTING_KEY_HEADER)
+from shared.entrypoints import (ATTEMPTS_HEADER, FAILED_AT_HEADER, OUTAGES_HEADER, QUEUE_HEADER,
+                                REASON_HEADER, ROUTING_KEY_HEADER)
 from shared.shards import EXCHANGE_HEADER
 
 
@@ -82,7 +82,7 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None,
             target = str(headers.pop(QUEUE_HEADER, dlq.removeprefix("dlq.")))
             exchange = str(headers.pop(EXCHANGE_HEADER, "") or "")
             routing_key = str(headers.get(ROUTING_KEY_HEADER) or target) if exchange else target
-            for key in (ATTEMPTS_HEADER, REASON_HEADER, FAILED_AT_HEADER):
+            for key in (ATTEMPTS_HEADER, OUTAGES_HEADER, REASON_HEADER, FAILED_AT_HEADER):
                 headers.pop(key, None)
             headers["x-lianchen-replayed"] = True
             if credential:

@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
 
+import eventlet
 import orjson
+import pymongo.errors
 
 from eventlet.event import Event
 from kombu import Exchange, Queue
@@ -52,6 +54,7 @@ MAX_HTTP_BODY = 2 * 1024 * 1024  # bytes; a batch of 500 records is well under 1
 MAX_MESSAGE_BODY = 256 * 1024  # bytes; one record, amendment or revocation
 AUTHORIZATION_HEADER = "authorization"
 ATTEMPTS_HEADER = "x-lianchen-attempts"
+OUTAGES_HEADER = "x-lianchen-outages"  # failures because the store was unreachable
 REASON_HEADER = "x-lianchen-reason"
 QUEUE_HEADER = "x-lianchen-queue"
 FAILED_AT_HEADER = "x-lianchen-failed-at"
@@ -59,6 +62,9 @@ FAILED_AT_HEADER = "x-lianchen-failed-at"
 # key; the original one travels in this header.
 ROUTING_KEY_HEADER = "x-lianchen-routing-key"
 MAX_DELAY_MS = 60_000
+# The store did not answer at all (AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout).
+STORE_UNAVAILABLE = (pymongo.errors.ConnectionFailure,)
+CREDENTIAL_RETRY_SECONDS = 1.0  # pause before requeueing when the key store is down
 
 _log = get_logger(component="entrypoints")
 resilience.patch_nameko()
@@ -197,12 +203,14 @@ class _Failures:
         _log.warning("message dead-lettered", queue=queue_name, reason=reason[:300],
                      attempts=attempts)
 
-    def schedule_retry(self, message, attempts: int, reason: str):
+    def schedule_retry(self, message, attempts: int, reason: str, outages: int = 0):
         queue_name = self.queue.name
-        delay = backoff_ms(attempts, self._config_int("RETRY_BASE_DELAY_MS", 200))
+        delay = backoff_ms(outages or attempts, self._config_int("RETRY_BASE_DELAY_MS", 200))
         _, _, retry_queue = self._failure_entities()
         headers = self._redelivery_headers(message)
         headers[ATTEMPTS_HEADER] = attempts
+        if outages:
+            headers[OUTAGES_HEADER] = outages
         headers[REASON_HEADER] = reason[:1000]
         self._publish(message, "", retry_queue.name, headers, declare=[retry_queue],
                       expiration=delay / 1000.0)
@@ -224,12 +232,20 @@ class _Failures:
                         self.container.service_name, self.queue.name)
         if exc_info is not None:
             exc = exc_info[1]
-            attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+            headers = message.headers or {}
+            attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
+            outages = int(headers.get(OUTAGES_HEADER, 0)) + 1
             reason = f"{type(exc).__name__}: {exc}"
             permanent = isinstance(exc, (PermanentError, ValidationError))
             max_attempts = self._config_int("RETRY_MAX_ATTEMPTS", 5)
             try:
-                if permanent or attempts >= max_attempts:
+                if (isinstance(exc, STORE_UNAVAILABLE)
+                        and outages < self._config_int("RETRY_MAX_OUTAGES", 100)):
+                    # The store is unreachable (restart, network): not the message's fault,
+                    # so it does not spend an attempt; waited out with the same backoff (up
+                    # to MAX_DELAY_MS apart), bounded by RETRY_MAX_OUTAGES.
+                    self.schedule_retry(message, attempts - 1, reason, outages=outages)
+                elif permanent or attempts >= max_attempts:
                     self.dead_letter(message, reason, attempts)
                 else:
                     self.schedule_retry(message, attempts, reason)
@@ -310,6 +326,14 @@ class ReliableConsumer(_Failures, Consumer):
                 principal = self.guard.admit_message(message.headers or {}, self.roles)
             except (auth.AuthError, auth.RateLimited) as exc:
                 self._refuse(message, f"AuthError: {exc}")
+                return
+            except Exception as exc:  # noqa: BLE001 - the key store is unreachable
+                # Not the message's fault, so no retry counted: it goes back to its queue.
+                # This runs outside a worker; an exception here would kill the container.
+                _log.warning("could not check a message's credential; requeueing",
+                             queue=self.queue.name, error=f"{type(exc).__name__}: {exc}"[:300])
+                eventlet.sleep(CREDENTIAL_RETRY_SECONDS)
+                self.queue_consumer.requeue_message(message)
                 return
             context_data[auth.PRINCIPAL_KEY] = principal.encode()
         properties = message.properties or {}
@@ -533,6 +557,11 @@ class HttpEntrypoint(HttpRequestHandler):
             return response
         if isinstance(exc, TooLarge):
             return problem(413, str(exc))
+        if isinstance(exc, STORE_UNAVAILABLE):
+            _log.warning("store unavailable for an HTTP request", error=f"{type(exc).__name__}")
+            response = problem(503, "the store is unavailable; retry shortly")
+            response.headers["Retry-After"] = "5"
+            return response
         if isinstance(exc, auth.RateLimited):
             response = problem(429, str(exc))
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
