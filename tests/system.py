@@ -99,6 +99,11 @@ class System:
                 raise RuntimeError(f"{service} did not become healthy; see {self.log_dir}")
             time.sleep(0.2)
 
+    def dead(self) -> list[str]:
+        """Instances whose process has exited (not killed by this object)."""
+        return [f"{service}-{i} (exit {process.returncode}; log {self.tag}-{service}-{i}.log)"
+                for (service, i), process in self.by_name.items() if process.poll() is not None]
+
     def kill(self, service: str, i: int = 0) -> None:
         """SIGKILL one instance: no shutdown, no acks, whatever it held in memory is gone."""
         process = self.by_name[(service, i)]

@@ -158,6 +158,7 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
         deadline = time.monotonic() + SETTLE_SECONDS
         calm = 0
         while calm < 3 and time.monotonic() < deadline:
+            assert not system.dead(), f"a service process exited: {system.dead()}"
             calm = calm + 1 if quiet(system) else 0
             time.sleep(3)
             if int(time.monotonic() - started) % 30 < 3:
