@@ -55,7 +55,11 @@ class StoreProxy:
     def _accept(self, server):
         while True:
             client, _ = server.accept()
-            upstream = eventlet.connect(self.target)
+            try:
+                upstream = eventlet.connect(self.target)
+            except OSError:
+                client.close()  # the client sees a dropped connection and tries again
+                continue
             self.sockets += [client, upstream]
             eventlet.spawn(self._pipe, client, upstream)
             eventlet.spawn(self._pipe, upstream, client)
@@ -134,7 +138,11 @@ def test_a_service_waits_out_the_store_going_away(container_factory, config, db,
     assert handled.count_documents({"_id": {"$in": [f"intake-{n}" for n in range(5, 15)]}}) == 0
 
     proxy.restore()
-    rows = wait_for(lambda: done(range(15)), timeout=120, message="every message handled")
+    try:
+        rows = wait_for(lambda: done(range(15)), timeout=120, message="every message handled")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; handled: {sorted(d['_id'] for d in handled.find({}))}; "
+                             f"dead letters: {dead_letters(config['AMQP_URI'])}") from None
     assert set(rows.values()) == {1}  # once each
     assert dead_letters(config["AMQP_URI"]) == 0
     assert not container._died.ready()
