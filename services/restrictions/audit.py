@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 import zlib
+from functools import lru_cache
 
 import eventlet
 import orjson
@@ -35,13 +36,21 @@ MAX_BATCH = 500
 
 
 def summary(answer: dict) -> dict:
-    return {
-        "uscc": answer["uscc"], "as_of": answer["as_of"], "record": answer["record"],
-        "may_pass": answer["may_pass"],
-        "sectors": {sector: {"may_pass": entry["may_pass"],
-                             "restriction_ids": [m["restriction_id"] for m in entry["measures"]]}
-                    for sector, entry in answer["sectors"].items()},
-    }
+    sectors = answer["sectors"]
+    if any(entry["measures"] for entry in sectors.values()):
+        brief = {sector: {"may_pass": entry["may_pass"],
+                          "restriction_ids": [m["restriction_id"] for m in entry["measures"]]}
+                 for sector, entry in sectors.items()}
+    else:
+        brief = _clear_brief(tuple(sectors))
+    return {"uscc": answer["uscc"], "as_of": answer["as_of"], "record": answer["record"],
+            "may_pass": answer["may_pass"], "sectors": brief}
+
+
+@lru_cache(maxsize=64)
+def _clear_brief(sectors: tuple[str, ...]) -> dict:
+    """Shared, read-only: the summary of sectors without a measure (most codes of a batch)."""
+    return {sector: {"may_pass": True, "restriction_ids": []} for sector in sectors}
 
 
 def record_bytes(record: dict) -> bytes:

@@ -14,6 +14,7 @@ from contracts.events import SECTORS
 from services.restrictions.catalog import is_active
 
 MAX_BATCH = 1000
+CLEAR = "no active measure in this sector"
 
 
 class BadQuery(ValueError):
@@ -93,6 +94,10 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
     whose record is under review still applies (the record stands until decided); the
     answer says so, measure by measure and in ``records_under_review``. ``withheld``: rules
     (``class_based_rules``) whose memorandum and rule id are not told (the class is not public)."""
+    if not docs:  # most codes in a batch: one shared, read-only sectors part
+        return {"uscc": code, "as_of": as_of,
+                "record": "no_active_restriction" if entity_known else "entity_unknown",
+                "may_pass": True, "records_under_review": [], "sectors": _clear(tuple(sectors))}
     per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
     any_record = False
     reviewed: set[str] = set()
@@ -105,10 +110,10 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
             flagged = bool(under_review and under_review(source_id(doc)))
             if flagged:
                 reviewed.add(source_id(doc))
-            entry["measures"].append(measure_view(doc, flagged, withheld))
+            entry["measures"].append(_cached_view(doc, flagged, withheld))
     for entry in per_sector.values():
         entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
-        entry["reason"] = ("no active measure in this sector" if entry["may_pass"] else
+        entry["reason"] = (CLEAR if entry["may_pass"] else
                            f"{len(entry['measures'])} active measure(s) under the joint "
                            f"punishment catalog")
     if not entity_known and not any_record:
@@ -121,6 +126,27 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
             "may_pass": all(e["may_pass"] for e in per_sector.values()),
             "records_under_review": sorted(reviewed),
             "sectors": per_sector}
+
+
+def _cached_view(doc: dict, under_review: bool, withheld: frozenset[str]) -> dict:
+    """``measure_view``, kept in the (projection's) document: a document is replaced, never
+    changed, when its restriction changes, so the view lives as long as it is true. Shared by
+    every answer that shows the measure: read-only."""
+    views = doc.get("_views")
+    if views is None or views["of"] != id(doc):  # none yet, or a copy's (``{**doc, ...}``)
+        views = doc["_views"] = {"of": id(doc)}
+    key = (under_review, withheld)
+    view = views.get(key)
+    if view is None:
+        view = views[key] = measure_view(doc, under_review, withheld)
+    return view
+
+
+@lru_cache(maxsize=64)
+def _clear(sectors: tuple[str, ...]) -> dict:
+    """The sectors part of an answer with no record: the same for every such code, so built
+    once per set of sectors and shared. Read-only: nothing may modify it."""
+    return {sector: {"may_pass": True, "measures": [], "reason": CLEAR} for sector in sectors}
 
 
 def _utc(value):
