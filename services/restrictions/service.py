@@ -11,8 +11,6 @@ import uuid
 from datetime import datetime, timezone
 
 import eventlet
-from nameko.events import BROADCAST
-from nameko.events import event_handler as nameko_event_handler
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
@@ -20,7 +18,8 @@ from contracts.events import read_event
 from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
 from shared.auth import Caller
-from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
+from shared.entrypoints import (PUBLIC, broadcast_handler, event_handler, http, json_response,
+                                problem, read_json)
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -150,33 +149,28 @@ class RestrictionsService:
                     "open": sorted(opened), "decided": sorted(closed)}}, upsert=True)
         self.projection.review(vid, oid, decided)
 
-    @nameko_event_handler("repair", "ObjectionOpened", handler_type=BROADCAST,
-                          reliable_delivery=False)
+    @broadcast_handler("repair", "ObjectionOpened")
     def project_objection_opened(self, body):
         _, payload = read_event(body)
         self.projection.review(payload["violation_id"], payload["objection_id"], False)
 
-    @nameko_event_handler("repair", "ObjectionDecided", handler_type=BROADCAST,
-                          reliable_delivery=False)
+    @broadcast_handler("repair", "ObjectionDecided")
     def project_objection_decided(self, body):
         _, payload = read_event(body)
         self.projection.review(payload["violation_id"], payload["objection_id"], True)
 
     # -- the read model, on every instance (broadcast; the periodic sync covers losses) -----
-    @nameko_event_handler("restrictions", "RestrictionImposed", handler_type=BROADCAST,
-                          reliable_delivery=False)
+    @broadcast_handler("restrictions", "RestrictionImposed")
     def project_imposed(self, body):
         _, payload = read_event(body)
         self.projection.apply({**payload, "lifted_at": None})
 
-    @nameko_event_handler("restrictions", "RestrictionLifted", handler_type=BROADCAST,
-                          reliable_delivery=False)
+    @broadcast_handler("restrictions", "RestrictionLifted")
     def project_lifted(self, body):
         _, payload = read_event(body)
         self.projection.apply({**payload["restriction"], "lifted_at": payload["lifted_at"]})
 
-    @nameko_event_handler("registry", "EntityRegistered", handler_type=BROADCAST,
-                          reliable_delivery=False)
+    @broadcast_handler("registry", "EntityRegistered")
     def project_entity(self, body):
         _, payload = read_event(body)
         self.projection.know(payload["uscc"])
