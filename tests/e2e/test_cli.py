@@ -62,7 +62,7 @@ def test_changes_follow_prints_a_change_as_it_happens(system, cli_env):
     follower = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "changes", "--follow", "--interval", "0.2",
          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **cli_env})
+        env={**os.environ, **cli_env, "PYTHONFAULTHANDLER": "1"})  # SIGABRT: traceback
     try:
         with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
             agency.publish(body)
@@ -75,13 +75,12 @@ def test_changes_follow_prints_a_change_as_it_happens(system, cli_env):
         assert seen and seen["change"] == "imposed"
     finally:
         follower.send_signal(signal.SIGINT)
-        # Read what is left: the follower may still be printing earlier tests' changes, and
-        # with nobody reading a full pipe it blocks on exit (CI: "timed out after 20 s").
+        # Read what is left: a full pipe that nobody reads would block the follower's exit.
         try:
             _, err = follower.communicate(timeout=20)
         except subprocess.TimeoutExpired:  # seen once in CI; say where it was stuck
-            follower.kill()
-            _, err = follower.communicate()
+            follower.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            _, err = follower.communicate(timeout=10)
             raise AssertionError(f"the follower ignored Ctrl-C for 20 s; stderr: {err[-2000:]}")
     assert follower.returncode == 0
     assert "resume with: lianchen changes --since" in err
