@@ -62,7 +62,10 @@ def test_changes_follow_prints_a_change_as_it_happens(system, cli_env):
     follower = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "changes", "--follow", "--interval", "0.2",
          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **cli_env, "PYTHONFAULTHANDLER": "1"})  # SIGABRT: traceback
+        env={**os.environ, **cli_env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT: traceback
+        # A run started in the background (``make test &``, CI) ignores SIGINT, and a child
+        # inherits that: Ctrl-C would never reach the follower. Give it the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
             agency.publish(body)
