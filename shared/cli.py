@@ -124,8 +124,8 @@ def cmd_changes(args) -> int:
             for change in body["changes"]:
                 print(json.dumps(change, ensure_ascii=False) if args.json
                       else _change_line(change), flush=True)
-            seen += len(body["changes"])
-            cursor = body.get("next") or cursor
+                seen += 1
+            cursor = body.get("next") or cursor  # a page interrupted: resume before it
             if len(body["changes"]) >= args.limit:
                 continue  # a full page: more may be waiting
             if not args.follow:
@@ -133,8 +133,10 @@ def cmd_changes(args) -> int:
             time.sleep(args.interval)
     except KeyboardInterrupt:
         pass
-    print(f"{seen} change(s)" + (f"; resume with: lianchen changes --since {cursor}"
-                                 if cursor else ""), file=sys.stderr)
+    # Interrupted in the middle of a page, the cursor is still the one before that page:
+    # resuming may print some changes again (at least once, never skipped).
+    resume = f"lianchen changes --since {cursor}" if cursor else "lianchen changes"
+    print(f"{seen} change(s); resume with: {resume}", file=sys.stderr)
     return 0
 
 
