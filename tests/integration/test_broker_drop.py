@@ -51,15 +51,16 @@ class Steady:
         return "late"
 
 
-def publish(amqp_uri, numbers):
+def publish(amqp_uri, numbers, intake=INTAKE, intake_headers=None, keys=7):
+    """Each number once to ``intake`` and once as an ``alpha`` event (``keys`` entities)."""
     alpha = Exchange("alpha.events", type="topic", durable=True)
     with Connection(amqp_uri) as connection:
         producer = Producer(connection.channel(), serializer="json")
         for n in numbers:
-            producer.publish({"n": n}, exchange="", routing_key=INTAKE.name, declare=[INTAKE],
-                             delivery_mode=2)
+            producer.publish({"n": n}, exchange="", routing_key=intake.name, declare=[intake],
+                             headers=intake_headers or {}, delivery_mode=2)
             producer.publish({"n": n}, exchange=alpha, routing_key="Happened", declare=[alpha],
-                             headers={PARTITION_HEADER: f"key-{n % 7}"}, delivery_mode=2)
+                             headers={PARTITION_HEADER: f"key-{n % keys}"}, delivery_mode=2)
 
 
 def connections(vhost) -> list[dict]:

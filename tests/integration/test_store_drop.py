@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 import eventlet
 import pytest
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Connection, Queue
 
 from shared.entrypoints import consume, event_handler
 from shared.mongo import Mongo
-from shared.shards import PARTITION_HEADER
+from tests.integration import test_broker_drop as broker_drop
 from tests.integration.conftest import MONGO_URI, wait_for
 from tests.system import free_port
 
@@ -92,14 +92,8 @@ class Guarded:
 
 
 def publish(amqp_uri, key, numbers):
-    alpha = Exchange("alpha.events", type="topic", durable=True)
-    with Connection(amqp_uri) as connection:
-        producer = Producer(connection.channel(), serializer="json")
-        for n in numbers:
-            producer.publish({"n": n}, exchange="", routing_key=INTAKE.name, declare=[INTAKE],
-                             headers={"authorization": f"Bearer {key}"}, delivery_mode=2)
-            producer.publish({"n": n}, exchange=alpha, routing_key="Happened", declare=[alpha],
-                             headers={PARTITION_HEADER: f"key-{n % 3}"}, delivery_mode=2)
+    broker_drop.publish(amqp_uri, numbers, intake=INTAKE, keys=3,
+                        intake_headers={"authorization": f"Bearer {key}"})
 
 
 def dead_letters(amqp_uri) -> int:
