@@ -6,8 +6,9 @@ from werkzeug.wrappers import Response
 
 from contracts import asyncapi, openapi
 from shared import metrics as process_metrics
-from shared.entrypoints import PUBLIC, http, json_response
+from shared.entrypoints import PUBLIC, inline_http, json_response
 from shared.ledger import LedgerHub, digest, event_summary
+from shared.mongo import Mongo
 from shared.shards import PARTITION_HEADER, partition_key
 
 
@@ -54,30 +55,45 @@ def health(service_name: str, db):
                                    "error": type(exc).__name__})
 
 
-@http("GET", "/openapi.json", roles=PUBLIC)
-def _openapi_json(self, request):
-    return Response(openapi.served(self.name), mimetype="application/json")
+def _store(container):
+    """The service's database, from its ``Mongo`` dependency (the one every service has)."""
+    for provider in container.dependencies:
+        if isinstance(provider, Mongo):
+            return provider.db
+    raise LookupError(f"{container.service_name} has no Mongo dependency")
 
 
-@http("GET", "/asyncapi.json", roles=PUBLIC)
-def _asyncapi_json(self, request):
+# Answered without a worker (``inline_http``): they must answer while every worker is busy.
+@inline_http("GET", "/health", roles=PUBLIC)
+def _health(container, request):
+    return health(container.service_name, _store(container))
+
+
+@inline_http("GET", "/openapi.json", roles=PUBLIC)
+def _openapi_json(container, request):
+    return Response(openapi.served(container.service_name), mimetype="application/json")
+
+
+@inline_http("GET", "/asyncapi.json", roles=PUBLIC)
+def _asyncapi_json(container, request):
     return Response(asyncapi.served(), mimetype="application/json")
 
 
-@http("GET", "/metrics", roles=PUBLIC)
-def _metrics(self, request):
+@inline_http("GET", "/metrics", roles=PUBLIC)
+def _metrics(container, request):
     body, content_type = process_metrics.exposition()
     return Response(body, headers={"Content-Type": content_type})
 
 
 def published(service_cls):
-    """Class decorator for every service: what it publishes without a credential.
+    """Class decorator for every service: what it answers without a credential or a worker.
 
-    ``GET /openapi.json`` (this service's paths, from ``contracts.http``), ``GET /asyncapi.json``
+    ``GET /health`` (200, or 503 when the store does not answer), ``GET /openapi.json`` (this service's paths, from ``contracts.http``), ``GET /asyncapi.json``
     (the broker's contract) and ``GET /metrics`` (Prometheus, this process); the documents are
     built once per process. A decorator rather than a base class: ``nameko run`` would take a
     base class with entrypoints, imported into a service module, for a service of its own.
     """
+    service_cls.health = _health
     service_cls.openapi_json = _openapi_json
     service_cls.asyncapi_json = _asyncapi_json
     service_cls.metrics = _metrics

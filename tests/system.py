@@ -90,7 +90,7 @@ class System:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if requests.get(self.url(service, "/health", i), timeout=1).ok:
+                if requests.get(self.url(service, "/health", i), timeout=5).ok:
                     return
             except requests.RequestException:
                 pass

@@ -29,12 +29,12 @@ from services.notifications.delivery import Courier
 from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
 from shared import resilience
 from shared.auth import Caller
-from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
+from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
-from shared.service import Dispatcher, health, published
+from shared.service import Dispatcher, published
 
 ROOT = Path(__file__).resolve().parents[2]
 ACT_WITHIN = timedelta(hours=float(os.environ.get("NOTIFY_ACT_WITHIN_HOURS", "72")))
@@ -428,10 +428,6 @@ class NotificationsService:
     @timer(interval=2)
     def relay_outbox(self):
         Outbox(self.db, self.dispatch).sweep()
-
-    @http("GET", "/health", roles=PUBLIC)
-    def health(self, request):
-        return health(self.name, self.db)
 
 
 def _loaded(event_type: str, payload: dict) -> dict:

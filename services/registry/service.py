@@ -12,12 +12,12 @@ from contracts.events import make_event, read_event
 from contracts.registry import EntitySchema, MembershipSchema
 from shared import uscc as uscc_codes
 from shared.outbox import Outbox
-from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
+from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import store_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.resilience import rpc
-from shared.service import Dispatcher, health, published
+from shared.service import Dispatcher, published
 from shared.store import apply_versioned, insert_once
 
 
@@ -137,10 +137,6 @@ class RegistryService:
         if entity is None:
             return problem(404, f"entity {code} is not registered")
         return json_response(200, entity)
-
-    @http("GET", "/health", roles=PUBLIC)
-    def health(self, request):
-        return health(self.name, self.db)
 
     # -- RPC (off the gate-keeping path) ---------------------------------------------------
     @rpc

@@ -26,11 +26,11 @@ from contracts.events import read_event
 from contracts.repair import (ObjectionDecisionSchema, ObjectionRequestSchema,
                               PublicRecordSchema, RepairApplicationSchema, RepairDecisionSchema)
 from shared.auth import Caller
-from shared.entrypoints import PUBLIC, event_handler, http, json_response, read_json
+from shared.entrypoints import event_handler, http, json_response, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
-from shared.service import Dispatcher, health, published
+from shared.service import Dispatcher, published
 from services.repair.calendar import ROOT, WorkCalendar
 from services.repair.cases import Cases, Refusal, ensure_indexes
 from services.repair.eligibility import Rules
@@ -225,10 +225,6 @@ class RepairService:
         return json_response(200, {"from": start.isoformat(), "working_days": days,
                                    "due_by": due.isoformat(), "calendar": CALENDAR.version,
                                    "covered": CALENDAR.covers(start) and CALENDAR.covers(due)})
-
-    @http("GET", "/health", roles=PUBLIC)
-    def health(self, request):
-        return health(self.name, self.db)
 
     @timer(interval=2)
     def relay_outbox(self):

@@ -18,12 +18,12 @@ from contracts.events import read_event
 from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
 from shared.auth import Caller
-from shared.entrypoints import (PUBLIC, broadcast_handler, event_handler, http, json_response,
+from shared.entrypoints import (broadcast_handler, event_handler, http, json_response,
                                 problem, read_json)
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health, published
+from shared.service import Dispatcher, published
 from shared.store import apply_versioned
 from services.restrictions import gate
 from services.restrictions.audit import Audit, find_answer, summary
@@ -304,10 +304,6 @@ class RestrictionsService:
     def ping(self, request):
         """A no-op on the same server: the baseline the lookup benchmark compares with."""
         return json_response(200, {"pong": True})
-
-    @http("GET", "/health", roles=PUBLIC)
-    def health(self, request):
-        return health(self.name, self.db)
 
     # -- timers ----------------------------------------------------------------------------
     @timer(interval=5)

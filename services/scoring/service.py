@@ -24,12 +24,12 @@ from contracts.scoring import (DEFAULT_RATIOS, InspectionResultSchema, PlanReque
                                PublishedResultsSchema, ScoreViewSchema)
 from shared import uscc as uscc_codes
 from shared.auth import ROLES, Caller
-from shared.entrypoints import PUBLIC, event_handler, http, json_response, problem, read_json
+from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
-from shared.service import Dispatcher, health, published
+from shared.service import Dispatcher, published
 from services.restrictions.gate import BadQuery, parse_code
 from services.scoring import facts, inspections, scores
 from services.scoring.model import ScoreModel, day_of, today
@@ -410,10 +410,6 @@ class ScoringService:
         return json_response(200, _published_view.dump({**published, "plan_id": plan_id}))
 
     # -- plumbing --------------------------------------------------------------------------
-    @http("GET", "/health", roles=PUBLIC)
-    def health(self, request):
-        return health(self.name, self.db)
-
     @timer(interval=2)
     def relay_outbox(self):
         Outbox(self.db, self.dispatch).sweep()

@@ -8,10 +8,10 @@ from nameko.timer import timer
 
 from shared.outbox import Outbox
 from shared.auth import Caller
-from shared.entrypoints import PUBLIC, PermanentError, consume, http, json_response, problem, read_json
+from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
-from shared.service import Dispatcher, health, published
+from shared.service import Dispatcher, published
 from services.violations.intake import Intake, ensure_indexes
 from services.violations.jurisdiction import Jurisdictions
 
@@ -131,10 +131,6 @@ class ViolationsService:
             query["agency_code"] = request.args["agency_code"]
         docs = self.db.rejections.find(query, {"event_ids": 0}).sort("received_at", -1).limit(100)
         return json_response(200, {"rejections": [_public(d, "rejection_id") for d in docs]})
-
-    @http("GET", "/health", roles=PUBLIC)
-    def health(self, request):
-        return health(self.name, self.db)
 
     @timer(interval=2)
     def relay_outbox(self):
