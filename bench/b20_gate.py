@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import requests
-from common import report
+from common import cpu_seconds, report, report_cpu
 
 from nameko.standalone.events import event_dispatcher
 
@@ -98,6 +98,7 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
     try:
         restrictions = system.db("restrictions").restrictions
         sent = {}
+        cpu_before = cpu_seconds(system)
         with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
             start = time.time()
             for i in range(seconds * per_second):
@@ -108,6 +109,7 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
                 sent[f"{record['agency_code']}/{record['document_number']}"] = time.time()
         system.wait_for(lambda: len(restrictions.distinct("source.violation_id")) >= len(sent),
                         timeout=1200, interval=2, message="all violations propagated")
+        cpu_after = cpu_seconds(system)
         first = {}
         for doc in restrictions.find({}, {"source.violation_id": 1, "imposed_at": 1}):
             vid = doc["source"]["violation_id"]
@@ -118,6 +120,7 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
         print(f"\n== propagation at {per_second} violations/s for {seconds} s "
               f"(publish -> first restriction stored)\n  p50 {p50:,.0f} ms  p99 {p99:,.0f} ms  "
               f"max {delays[-1]:,.0f} ms   (goal: p99 <= 250 ms)")
+        report_cpu(cpu_before, cpu_after, len(sent), "violation")
     finally:
         system.stop()
 

@@ -1,6 +1,7 @@
 """Shared bits for benchmarks: timing and printing figures side by side."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,3 +44,45 @@ def agency_intake_rate(system, count: int, tag: str, timeout: float = 900) -> fl
     system.wait_for(lambda: collection.count_documents({}) >= count, timeout=timeout,
                     interval=0.5, message=f"{count} violations stored")
     return rate(count, time.perf_counter() - start)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+# Infrastructure processes by command name, summed per part (PostgreSQL runs one per connection).
+_PARTS = {"beam.smp": "broker (RabbitMQ)", "ferretdb": "store (FerretDB)",
+          "postgres": "store (PostgreSQL under FerretDB)", "mongod": "store (MongoDB)"}
+
+
+def cpu_seconds(system) -> dict[str, float]:
+    """CPU time (user + system) used so far by each service instance of ``system``, by the
+    broker and store processes on this machine, and by this process (the driver)."""
+    def read(pid: int) -> tuple[str, float] | None:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
+        fields = rest.split()
+        return comm, (int(fields[11]) + int(fields[12])) / _TICK
+
+    out: dict[str, float] = {}
+    for (service, i), process in system.by_name.items():
+        got = read(process.pid)
+        if got:
+            out[f"{service}-{i}"] = got[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            got = read(int(entry.name))
+            if got and got[0] in _PARTS:
+                out[_PARTS[got[0]]] = out.get(_PARTS[got[0]], 0.0) + got[1]
+    out["driver (this process)"] = sum(os.times()[:2])
+    return out
+
+
+def report_cpu(before: dict[str, float], after: dict[str, float], units: int, unit: str) -> None:
+    """CPU milliseconds per ``unit`` for each part, between two ``cpu_seconds`` snapshots
+    (a PostgreSQL backend that exited in between is not counted)."""
+    used = {k: after[k] - before.get(k, 0.0) for k in after}
+    total = sum(used.values()) or 1e-9
+    print(f"  CPU per {unit} (ms), {units:,} {unit}s; total {total * 1000 / units:,.1f} ms:")
+    for name, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:<40} {seconds * 1000 / units:>8,.1f}  ({seconds / total:.0%})")
