@@ -4,7 +4,9 @@
    server (a no-op). Goal: >= 0.7 of the no-op throughput, p99 within 20 ms.
 2. A batch of 1,000 codes: goal within 100 ms.
 3. Propagation from violation accepted to restriction stored (what the status is computed
-   from) at a steady 50 violations/s: goal p99 within 250 ms.
+   from) at a steady 50 violations/s: goal p99 within 250 ms. With it, the CPU milliseconds
+   each process spent per violation (services, broker, store), next to the same system's idle
+   use: the pipeline's capacity on this machine is its cores divided by that total.
 """
 from __future__ import annotations
 
@@ -98,7 +100,11 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
     try:
         restrictions = system.db("restrictions").restrictions
         sent = {}
-        cpu_before = cpu_seconds(system)
+        idle_before, idle_started = cpu_seconds(system), time.monotonic()
+        time.sleep(10)  # the baseline: what the system uses doing nothing (timers, heartbeats)
+        idle = (sum(cpu_seconds(system).values()) - sum(idle_before.values())) / (
+            time.monotonic() - idle_started)
+        cpu_before, run_started = cpu_seconds(system), time.monotonic()
         with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
             start = time.time()
             for i in range(seconds * per_second):
@@ -109,7 +115,7 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
                 sent[f"{record['agency_code']}/{record['document_number']}"] = time.time()
         system.wait_for(lambda: len(restrictions.distinct("source.violation_id")) >= len(sent),
                         timeout=1200, interval=2, message="all violations propagated")
-        cpu_after = cpu_seconds(system)
+        cpu_after, run_seconds = cpu_seconds(system), time.monotonic() - run_started
         first = {}
         for doc in restrictions.find({}, {"source.violation_id": 1, "imposed_at": 1}):
             vid = doc["source"]["violation_id"]
@@ -121,6 +127,9 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
               f"(publish -> first restriction stored)\n  p50 {p50:,.0f} ms  p99 {p99:,.0f} ms  "
               f"max {delays[-1]:,.0f} ms   (goal: p99 <= 250 ms)")
         report_cpu(cpu_before, cpu_after, len(sent), "violation")
+        print(f"  baseline, the same system idle: {idle * 1000:,.0f} ms CPU per second; over "
+              f"this run's {run_seconds:,.0f} s that is {idle * run_seconds * 1000 / len(sent):,.1f}"
+              f" ms per violation of the total above ({os.cpu_count()} cores here)")
     finally:
         system.stop()
 
