@@ -127,9 +127,10 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
               f"(publish -> first restriction stored)\n  p50 {p50:,.0f} ms  p99 {p99:,.0f} ms  "
               f"max {delays[-1]:,.0f} ms   (goal: p99 <= 250 ms)")
         report_cpu(cpu_before, cpu_after, len(sent), "violation")
+        idle_share = idle * run_seconds * 1000 / len(sent)
         print(f"  baseline, the same system idle: {idle * 1000:,.0f} ms CPU per second; over "
-              f"this run's {run_seconds:,.0f} s that is {idle * run_seconds * 1000 / len(sent):,.1f}"
-              f" ms per violation of the total above ({os.cpu_count()} cores here)")
+              f"this run's {run_seconds:,.0f} s that is {idle_share:,.1f} ms per violation of "
+              f"the total above ({os.cpu_count()} cores here)")
     finally:
         system.stop()
 

@@ -12,11 +12,6 @@ from shared.mongo import Mongo
 from shared.shards import PARTITION_HEADER, partition_key
 
 
-def health_body(service: str, db) -> dict:
-    db.command("ping")
-    return {"service": service, "status": "ok"}
-
-
 class Dispatcher(EventDispatcher):
     """nameko's dispatcher (publisher confirms on), named for what it carries: envelopes.
 
@@ -47,14 +42,6 @@ class Dispatcher(EventDispatcher):
         return dispatch_and_log
 
 
-def health(service_name: str, db):
-    try:
-        return json_response(200, health_body(service_name, db))
-    except Exception as exc:  # store down: say so, don't crash
-        return json_response(503, {"service": service_name, "status": "degraded",
-                                   "error": type(exc).__name__})
-
-
 def _store(container):
     """The service's database, from its ``Mongo`` dependency (the one every service has)."""
     for provider in container.dependencies:
@@ -66,7 +53,13 @@ def _store(container):
 # Answered without a worker (``inline_http``): they must answer while every worker is busy.
 @inline_http("GET", "/health", roles=PUBLIC)
 def _health(container, request):
-    return health(container.service_name, _store(container))
+    service = container.service_name
+    try:
+        _store(container).command("ping")
+    except Exception as exc:  # store down: say so, don't crash
+        return json_response(503, {"service": service, "status": "degraded",
+                                   "error": type(exc).__name__})
+    return json_response(200, {"service": service, "status": "ok"})
 
 
 @inline_http("GET", "/openapi.json", roles=PUBLIC)
@@ -88,10 +81,11 @@ def _metrics(container, request):
 def published(service_cls):
     """Class decorator for every service: what it answers without a credential or a worker.
 
-    ``GET /health`` (200, or 503 when the store does not answer), ``GET /openapi.json`` (this service's paths, from ``contracts.http``), ``GET /asyncapi.json``
-    (the broker's contract) and ``GET /metrics`` (Prometheus, this process); the documents are
-    built once per process. A decorator rather than a base class: ``nameko run`` would take a
-    base class with entrypoints, imported into a service module, for a service of its own.
+    ``GET /health`` (200, or 503 when the store does not answer), ``GET /openapi.json`` (this
+    service's paths, from ``contracts.http``), ``GET /asyncapi.json`` (the broker's contract)
+    and ``GET /metrics`` (Prometheus, this process); the documents are built once per process.
+    A decorator rather than a base class: ``nameko run`` would take a base class with
+    entrypoints, imported into a service module, for a service of its own.
     """
     service_cls.health = _health
     service_cls.openapi_json = _openapi_json
