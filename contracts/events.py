@@ -68,6 +68,9 @@ class CreditChangedSchema(Schema):
     new_class = fields.String(required=True, validate=validate.OneOf(RISK_CLASSES))
     model_version = fields.String(required=True)
     cause_event_id = fields.String(required=True)
+    # When the score was computed: consumers keep the newest (events of one entity can arrive
+    # out of order: a retry, or the outbox relay after an instance died). Absent in old events.
+    computed_at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
 class SourceSchema(Schema):

@@ -194,10 +194,15 @@ class RestrictionsService:
     def on_credit_changed(self, body):
         _, payload = read_event(body)
         code = payload["uscc"]
-        new_class = payload["new_class"]
+        new_class, computed_at = payload["new_class"], payload.get("computed_at")
         with doc_lock(self.db.entities, code):
-            previous = self.db.entities.find_one_and_update(
-                {"_id": code}, {"$set": {"risk_class": new_class}}, upsert=True) or {}
+            previous = self.db.entities.find_one({"_id": code}) or {}
+            known_at = previous.get("class_computed_at")
+            if computed_at and known_at and computed_at < known_at:
+                new_class = previous.get("risk_class")  # an older score arrived late: ignored
+            else:
+                self.db.entities.update_one({"_id": code}, {"$set": {
+                    "risk_class": new_class, "class_computed_at": computed_at}}, upsert=True)
         # ``reconciled_class`` is written after the violations were revisited: a redelivery
         # after an instance died in between finds it behind and finishes the work.
         if previous.get("risk_class") == new_class == previous.get("reconciled_class"):

@@ -64,7 +64,7 @@ def credit_changed(doc: dict, old: dict | None, cause: str, correlation_id: str)
         "uscc": doc["_id"], "old_score": old["score"] if old else None,
         "new_score": doc["score"], "old_class": old["risk_class"] if old else None,
         "new_class": doc["risk_class"], "model_version": doc["model_version"],
-        "cause_event_id": cause[:200]},
+        "cause_event_id": cause[:200], "computed_at": doc["computed_at"]},
         producer=PRODUCER, correlation_id=correlation_id,
         event_id=f"credit:{doc['_id']}:{digest}")
 

@@ -268,3 +268,25 @@ def test_a_measure_an_amendment_brings_back_is_imposed_again(
     again = status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]
     assert again["may_pass"] is False
     assert all(m["restriction_id"].endswith("~1") for m in again["measures"])
+
+
+def test_a_late_older_credit_change_does_not_overwrite_a_newer_class(restrictions, config, db):
+    """CreditChanged events of one entity can arrive out of order (a retry; the outbox relay
+    after an instance died): the newest computed class stands. Seen in a CI run of
+    test_scale_out: an entity kept class A in restrictions while scoring had it in class D."""
+    code = ViolationSchema().load(violation())["uscc"]
+    newer = datetime.now(timezone.utc)
+
+    def credit(new_class, computed_at):
+        event = make_event("CreditChanged", {
+            "uscc": code, "old_score": None, "new_score": 500.0, "old_class": None,
+            "new_class": new_class, "model_version": "test", "cause_event_id": "test",
+            "computed_at": computed_at}, producer="scoring", correlation_id="test")
+        with entrypoint_waiter(restrictions, "on_credit_changed", timeout=20):
+            event_dispatcher(config)("scoring", "CreditChanged", event)
+
+    credit("D", newer)
+    credit("A", newer - timedelta(seconds=5))  # computed before, delivered after
+    assert db("restrictions").entities.find_one({"_id": code})["risk_class"] == "D"
+    credit("B", newer + timedelta(seconds=5))
+    assert db("restrictions").entities.find_one({"_id": code})["risk_class"] == "B"
