@@ -125,6 +125,7 @@ def test_a_forged_principal_header_is_ignored(violations, config, keys, db):
     from shared.agency_client import _pika_uri
     connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(config["AMQP_URI"])))
     channel = connection.channel()
+    channel.confirm_delivery()  # the broker has it before the connection closes
     channel.basic_publish("lianchen.intake", "violation.record",
                           json.dumps(violation()).encode(), pika.BasicProperties(
                               content_type="application/json",

@@ -54,8 +54,8 @@ class Steady:
 def publish(amqp_uri, numbers, intake=INTAKE, intake_headers=None, keys=7):
     """Each number once to ``intake`` and once as an ``alpha`` event (``keys`` entities)."""
     alpha = Exchange("alpha.events", type="topic", durable=True)
-    with Connection(amqp_uri) as connection:
-        producer = Producer(connection.channel(), serializer="json")
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = Producer(connection.channel(), serializer="json")  # confirmed, as services do
         for n in numbers:
             producer.publish({"n": n}, exchange="", routing_key=intake.name, declare=[intake],
                              headers=intake_headers or {}, delivery_mode=2)

@@ -69,8 +69,10 @@ def reset():
 
 
 def publish(config, events):
-    """``events``: (source, event type, key, body), published as the services publish them."""
-    with Connection(config["AMQP_URI"]) as connection:
+    """``events``: (source, event type, key, body), published as the services publish them:
+    with publisher confirms. Without them a burst can lose its last messages when the connection
+    closes right after it (seen here: 5 of 240, at the tail, about one run in eight)."""
+    with Connection(config["AMQP_URI"], transport_options={"confirm_publish": True}) as connection:
         producer = Producer(connection.channel(), serializer="json")
         for source, event_type, key, body in events:
             exchange = Exchange(f"{source}.events", type="topic", durable=True)
