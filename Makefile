@@ -24,7 +24,7 @@ export INSTANCES
 # make variables: the infra scripts treat a set AMQP_URI/MONGO_URI as "the user
 # runs their own server" and then start nothing.
 PYENV = AMQP_URI="$${AMQP_URI:-amqp://guest:guest@127.0.0.1:5672/}" \
-	MONGO_URI="$${MONGO_URI:-mongodb://127.0.0.1:27017/}" \
+	MONGO_URI="$${MONGO_URI:-mongodb://127.0.0.1:$${FERRETDB_PORT:-27017}/}" \
 	RABBIT_MGMT_URL="$${RABBIT_MGMT_URL:-http://guest:guest@127.0.0.1:15672}"
 
 # pytest exits 5 when it collected no tests; report it but do not fail on it.
@@ -98,5 +98,6 @@ logs: ## show the last lines of every log in var/log (N=lines, FOLLOW=1 to follo
 	if [ $${#files[@]} -eq 0 ]; then echo "[make] no logs in var/log yet"; exit 0; fi; \
 	if [ -n "$${FOLLOW:-}" ]; then exec tail -n 20 -F "$${files[@]}"; else tail -n $(N) "$${files[@]}"; fi
 
-clean: stop ## stop everything and delete var/ (logs, pid files, broker and database state)
+clean: stop ## stop everything and delete var/ (logs, pid files, broker and database state) and this checkout's PostgreSQL cluster, wherever it lives
+	@bash $(LOCAL)/postgres.sh clean
 	rm -rf $(ROOT)/var

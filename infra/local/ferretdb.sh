@@ -2,10 +2,11 @@
 # Local MongoDB-wire-compatible store (FerretDB v1 on PostgreSQL or SQLite): build | start | stop | status
 #
 # build: compiles FerretDB once into .tools/bin/ferretdb (needs Go >= 1.22).
-# start: runs it on 127.0.0.1:27017, pid in var/run/ferretdb.pid, log in
-#        var/log/ferretdb.log. Builds first if needed. Starts nothing if
-#        MONGO_URI is set (that server is used) or if something already answers
-#        a ping on 27017.
+# start: runs it on 127.0.0.1:$FERRETDB_PORT (default 27017), pid in
+#        var/run/ferretdb.pid, log in var/log/ferretdb.log. Builds first if
+#        needed. Starts nothing if MONGO_URI is set (that server is used) or if
+#        something already answers a ping on that port. PG_PORT (default 55432)
+#        sets the port of the PostgreSQL under it.
 #        Backend: FERRETDB_BACKEND=postgresql|sqlite; by default PostgreSQL
 #        (started by postgres.sh, installed from Debian's packages if missing)
 #        when it is available, else SQLite with data in var/ferretdb/. Why:
@@ -25,6 +26,7 @@ LOG="$LOG_DIR/ferretdb.log"
 BUILD_LOG="$LOG_DIR/ferretdb-build.log"
 PY="$REPO/.venv/bin/python"
 
+FERRETDB_PORT="${FERRETDB_PORT:-27017}"
 MONGO_URI_FROM_USER="${MONGO_URI+yes}"
 MONGO_URI="${MONGO_URI:-$DEFAULT_MONGO_URI}"
 read -r MONGO_HOST MONGO_PORT < <(uri_host_port "$MONGO_URI" 27017)
@@ -134,12 +136,12 @@ cmd_start() {
     *) die "FERRETDB_BACKEND must be postgresql or sqlite, not '$backend'" ;;
     esac
     echo "$backend" >"$RUN_DIR/ferretdb.backend"
-    say "starting FerretDB on 127.0.0.1:27017 (backend $backend, log var/log/ferretdb.log)"
+    say "starting FerretDB on 127.0.0.1:$FERRETDB_PORT (backend $backend, log var/log/ferretdb.log)"
     echo "=== $(date -Is) start ($backend)" >>"$LOG"
     spawn "$PIDFILE" "$LOG" "$BIN" \
         "${handler[@]}" \
         --state-dir="$DATA/state" \
-        --listen-addr=127.0.0.1:27017 \
+        --listen-addr="127.0.0.1:$FERRETDB_PORT" \
         --debug-addr=- \
         --telemetry=disable \
         --log-level=warn

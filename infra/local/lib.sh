@@ -14,7 +14,7 @@ mkdir -p "$LOG_DIR" "$RUN_DIR"
 # shellcheck disable=SC2034 # used by the scripts that source this file
 DEFAULT_AMQP_URI="amqp://guest:guest@127.0.0.1:5672/"
 # shellcheck disable=SC2034
-DEFAULT_MONGO_URI="mongodb://127.0.0.1:27017/"
+DEFAULT_MONGO_URI="mongodb://127.0.0.1:${FERRETDB_PORT:-27017}/" # FERRETDB_PORT: see ferretdb.sh
 # shellcheck disable=SC2034
 DEFAULT_RABBIT_MGMT_URL="http://guest:guest@127.0.0.1:15672"
 

@@ -4,11 +4,17 @@
 # available: exit 0 when PostgreSQL server binaries are here or can be installed
 #            (Debian's `postgresql` package, as root), 1 otherwise.
 # start:     a private cluster (initdb once) on 127.0.0.1:$PG_PORT (default 55432), database
-#            `ferretdb`, trust authentication on loopback only; log var/log/postgres.log.
-#            As root the server runs as the `postgres` system user (initdb refuses root); the
-#            data then lives where that user can write: var/postgres when it can, else
-#            /var/tmp/lianchen-postgres/<hash of the repo path>.
+#            `ferretdb`, trust authentication on loopback only.
+#            As root the server runs as the `postgres` system user (initdb refuses root), so
+#            everything that user writes (data, server log, socket) lives where it can write:
+#            var/postgres/ when it can reach it, else (the checkout is in root's home, a
+#            mktemp -d folder, any mode-700 folder) /var/tmp/lianchen-postgres/<hash of the repo
+#            path>/. The script prints which; var/run/postgres.dir records it, and
+#            var/log/postgres.log is a link to the server log when it lives outside var/.
 # stop:      pg_ctl stop -m fast (a clean shutdown: nothing committed is lost).
+# clean:     stop, then delete this checkout's cluster when it lives outside var/ (make clean
+#            deletes var/ itself). Only ever the directory recorded for, or derived from, this
+#            checkout's path.
 #
 # Why PostgreSQL and not SQLite under FerretDB 1.x: measured here (3,000 documents, same run)
 # update_one by _id 13x faster, find_one by _id 4.7x, an equality filter on another field
@@ -19,7 +25,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 
 PG_PORT="${PG_PORT:-55432}"
-PG_LOG="$LOG_DIR/postgres.log"
+FALLBACK_BASE=/var/tmp/lianchen-postgres
+FALLBACK_DIR="$FALLBACK_BASE/$(printf '%s' "$REPO" | sha1sum | cut -c1-12)"
 
 pg_bin() { # newest installed server's bin directory
     local d
@@ -27,9 +34,9 @@ pg_bin() { # newest installed server's bin directory
     [ -n "$d" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ] && echo "$d"
 }
 
-as_owner() { # run a command as the cluster's owner
+as_owner() { # run a command as the cluster's owner, from / (it may not be able to enter the cwd)
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -42,12 +49,15 @@ data_dir() {
     fi
     mkdir -p "$VAR/postgres"
     chown postgres: "$VAR/postgres" 2>/dev/null || true
-    if runuser -u postgres -- test -w "$VAR/postgres" 2>/dev/null; then
+    if (cd / && runuser -u postgres -- test -w "$VAR/postgres") 2>/dev/null; then
         echo "$VAR/postgres"
     else # the repo is somewhere the postgres user cannot reach (e.g. under /root)
-        echo "/var/tmp/lianchen-postgres/$(printf '%s' "$REPO" | sha1sum | cut -c1-12)"
+        rmdir "$VAR/postgres" 2>/dev/null || true
+        echo "$FALLBACK_DIR"
     fi
 }
+
+pg_log_of() { echo "$1/postgres.log"; } # the server log lives with the data, where its owner writes
 
 cmd_available() {
     [ -n "$(pg_bin)" ] && return 0
@@ -71,9 +81,22 @@ cmd_start() {
         die "running as root but there is no 'postgres' user to run the server as" \
             "install Debian's postgresql package, or run as a normal user"
     fi
+    local log
+    log="$(pg_log_of "$dir")"
     mkdir -p "$dir" "$dir/sock"
-    [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
-    touch "$PG_LOG" && { [ "$(id -u)" != 0 ] || chown postgres: "$PG_LOG"; }
+    if [ "$(id -u)" = 0 ]; then
+        chmod 755 "$FALLBACK_BASE" 2>/dev/null || true
+        touch "$log"
+        chown -R postgres: "$dir"
+    fi
+    case "$dir" in
+    "$VAR"/*) ;;
+    *)
+        say "the postgres user cannot write in this checkout: cluster, log and socket are in $dir (make clean deletes it)"
+        ln -sfn "$log" "$LOG_DIR/postgres.log"
+        ;;
+    esac
+    echo "$dir" >"$RUN_DIR/postgres.dir"
     if [ ! -s "$dir/data/PG_VERSION" ]; then
         say "initdb $dir/data (trust on loopback only)"
         as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
@@ -82,17 +105,16 @@ cmd_start() {
     if as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         say "already running ($dir/data)"
     else
-        say "starting PostgreSQL on 127.0.0.1:$PG_PORT (data $dir/data, log $PG_LOG)"
-        as_owner "$bin/pg_ctl" -D "$dir/data" -l "$PG_LOG" -w -t 60 \
+        say "starting PostgreSQL on 127.0.0.1:$PG_PORT (data $dir/data, log $log)"
+        as_owner "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 60 \
             -o "-p $PG_PORT -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=300" \
-            start >/dev/null || { show_log_tail "$PG_LOG" 30; die "PostgreSQL did not start" "read $PG_LOG"; }
+            start >/dev/null || { show_log_tail "$log" 30; die "PostgreSQL did not start" "read $log"; }
     fi
-    wait_until 30 "PostgreSQL" ping_pg || die "PostgreSQL does not answer on $PG_PORT" "read $PG_LOG"
+    wait_until 30 "PostgreSQL" ping_pg || die "PostgreSQL does not answer on $PG_PORT" "read $log"
     if ! as_owner "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1; then
         as_owner "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ferretdb
     fi
-    echo "$dir" >"$RUN_DIR/postgres.dir"
 }
 
 cmd_stop() {
@@ -111,6 +133,23 @@ cmd_stop() {
     fi
 }
 
+cmd_clean() {
+    cmd_stop
+    local dir
+    for dir in "$(cat "$RUN_DIR/postgres.dir" 2>/dev/null || true)" "$FALLBACK_DIR"; do
+        case "$dir" in
+        "$FALLBACK_BASE"/?*)
+            if [ -d "$dir" ]; then
+                say "postgres: deleting this checkout's cluster $dir"
+                rm -rf -- "$dir"
+            fi
+            ;;
+        esac
+    done
+    rmdir "$FALLBACK_BASE" 2>/dev/null || true # only when no other checkout has a cluster there
+    rm -f "$RUN_DIR/postgres.dir" "$LOG_DIR/postgres.log"
+}
+
 cmd_status() {
     local dir
     dir="$(cat "$RUN_DIR/postgres.dir" 2>/dev/null || true)"
@@ -126,9 +165,10 @@ case "${1:-}" in
 available) cmd_available ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
+clean) cmd_clean ;;
 status) cmd_status ;;
 *)
-    echo "usage: $0 available|start|stop|status" >&2
+    echo "usage: $0 available|start|stop|clean|status" >&2
     exit 2
     ;;
 esac
