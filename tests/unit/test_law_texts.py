@@ -1,0 +1,188 @@
+"""The law texts under rules/law: front matter complete, articles where the index says.
+
+Each file holds one rule in one version: a front matter block (``key: value`` lines between
+``---`` markers) and then the text, verbatim from the source named in the front matter. The
+loader here is deliberately plain (no YAML library): the files are data, not code.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+LAW_DIR = Path(__file__).resolve().parents[2] / "rules" / "law"
+NOTES = {"INDEX.md", "UNVERIFIED.md", "FINDINGS.md"}
+REQUIRED = ("title", "document_number", "issuing_body", "adopted", "promulgated", "in_force",
+            "superseded", "source_repository", "source_path", "source_commit", "retrieved",
+            "completeness", "articles")
+DIGITS = "零一二三四五六七八九"
+# An article heading opens a line: 第X条 then a space (ASCII or U+3000). A policy document whose
+# front matter says ``numbering: paragraphs`` (the Shanxi opinions) is numbered （一）…（二十）.
+ARTICLE = re.compile(r"^(第[零一二三四五六七八九十百]+条)[ \u3000]", re.M)
+PARAGRAPH = re.compile(r"^(（[一二三四五六七八九十]+）)", re.M)
+
+
+def cn_to_int(numeral):
+    """一百一十八 -> 118; 二十 -> 20; 十 -> 10; 一百零一 -> 101."""
+    total, digit = 0, 0
+    for ch in numeral:
+        if ch == "百":
+            total += (digit or 1) * 100
+            digit = 0
+        elif ch == "十":
+            total += (digit or 1) * 10
+            digit = 0
+        else:
+            digit = DIGITS.index(ch)
+    return total + digit
+
+
+def int_to_cn(n):
+    if n < 10:
+        return DIGITS[n]
+    if n < 20:
+        return "十" + (DIGITS[n - 10] if n % 10 else "")
+    if n < 100:
+        return DIGITS[n // 10] + "十" + (DIGITS[n % 10] if n % 10 else "")
+    head, rest = DIGITS[n // 100] + "百", n % 100
+    if rest == 0:
+        return head
+    if rest < 10:
+        return head + "零" + DIGITS[rest]
+    return head + ("一" + int_to_cn(rest) if rest < 20 else int_to_cn(rest))
+
+
+def article(n):
+    return f"第{int_to_cn(n)}条"
+
+
+def parse(path):
+    """(front matter dict, body) of one law file; ValueError naming the file if malformed."""
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---\n"):
+        raise ValueError(f"{path.name}: no front matter (must start with ---)")
+    block, sep, body = text[4:].partition("\n---\n")
+    if not sep:
+        raise ValueError(f"{path.name}: front matter not closed by ---")
+    meta = {}
+    for line in block.splitlines():
+        key, colon, value = line.partition(":")
+        if not colon:
+            raise ValueError(f"{path.name}: front matter line without key: {line!r}")
+        meta[key.strip()] = value.strip()
+    return meta, body
+
+
+def headings(body, meta=None):
+    pattern = PARAGRAPH if (meta or {}).get("numbering") == "paragraphs" else ARTICLE
+    return pattern.findall(body)
+
+
+def expand(spec):
+    """'第一条–第三条, 第十五条' -> ['第一条', '第二条', '第三条', '第十五条']."""
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if "–" in part:
+            lo, hi = (cn_to_int(x.strip()[1:-1]) for x in part.split("–"))
+            out += [article(n) for n in range(lo, hi + 1)]
+        else:
+            out.append(part)
+    return out
+
+
+def law_files():
+    return sorted(p for p in LAW_DIR.glob("*.md") if p.name not in NOTES)
+
+
+def full_text_files():
+    return [p for p in law_files() if parse(p)[0].get("completeness") == "full text"]
+
+
+def index_rows():
+    """Rows of the table in INDEX.md: document | number | file | articles | from | to."""
+    rows = []
+    for line in (LAW_DIR / "INDEX.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[2].endswith(".md") and not set(cells[2]) <= {"-"}:
+            rows.append(dict(zip(("document", "number", "file", "articles", "from", "to"), cells)))
+    return rows
+
+
+@pytest.mark.parametrize("n,numeral", [(1, "一"), (10, "十"), (15, "十五"), (20, "二十"), (26, "二十六"),
+                                       (100, "一百"), (101, "一百零一"), (110, "一百一十"),
+                                       (118, "一百一十八"), (135, "一百三十五"), (266, "二百六十六")])
+def test_chinese_numerals_round_trip(n, numeral):
+    assert int_to_cn(n) == numeral
+    assert cn_to_int(numeral) == n
+
+
+def test_there_are_law_files():
+    assert len(law_files()) >= 15
+
+
+@pytest.mark.parametrize("path", law_files(), ids=lambda p: p.name)
+def test_front_matter_is_complete(path):
+    meta, _ = parse(path)
+    missing = [k for k in REQUIRED if not meta.get(k)]
+    assert not missing, f"{path.name}: front matter lacks {missing}"
+    assert meta["retrieved"] == "2026-12-01", path.name
+    assert meta["completeness"] in ("full text", "excerpt"), path.name
+    if meta["source_repository"] in ("LawRefBook/Laws", "Theonefkguy/Chinese-Laws"):
+        assert re.fullmatch(r"[0-9a-f]{40}", meta["source_commit"]), f"{path.name}: source_commit"
+
+
+@pytest.mark.parametrize("path", law_files(), ids=lambda p: p.name)
+def test_articles_in_front_matter_are_the_headings_of_the_text(path):
+    meta, body = parse(path)
+    held = headings(body, meta)
+    assert len(held) == len(set(held)), f"{path.name}: an article heading appears twice"
+    assert held == expand(meta["articles"]), f"{path.name}: front matter articles differ from the text"
+
+
+@pytest.mark.parametrize("path", full_text_files(), ids=lambda p: p.name)
+def test_full_texts_have_every_article_in_order(path):
+    # Excerpts are checked against the index instead (test_every_article_the_index_lists_...).
+    _, body = parse(path)
+    held = headings(body)
+    assert held == [article(n) for n in range(1, len(held) + 1)], path.name
+
+
+def test_index_names_every_file_once():
+    files = [r["file"] for r in index_rows()]
+    assert sorted(files) == sorted(p.name for p in law_files())
+    assert len(files) == len(set(files))
+
+
+@pytest.mark.parametrize("row", index_rows(), ids=lambda r: r["file"])
+def test_every_article_the_index_lists_is_in_its_file(row):
+    meta, body = parse(LAW_DIR / row["file"])
+    held = set(headings(body, meta))
+    listed = expand(row["articles"])
+    assert listed, f"INDEX.md lists no articles for {row['file']}"
+    assert not [a for a in listed if a not in held], f"{row['file']}: INDEX lists articles the file lacks"
+
+
+def _article_text(body, heading):
+    start = re.search("^" + re.escape(heading) + r"[ \u3000]", body, re.M).start()
+    nxt = ARTICLE.search(body, start + 1)
+    return body[start:nxt.start() if nxt else len(body)].strip()
+
+
+def test_food_safety_articles_unchanged_by_the_2025_amendment():
+    # The 2025 text (Theonefkguy/Chinese-Laws, transcribed) against the 2021 text (LawRefBook/Laws,
+    # extracted): the amending decision of 2025-09-12 did not touch these articles.
+    _, new = parse(LAW_DIR / "food-safety-law.2025.md")
+    _, old = parse(LAW_DIR / "food-safety-law.2021.md")
+    for heading in headings(new):
+        assert _article_text(new, heading) == _article_text(old, heading), heading
+
+
+def test_malformed_front_matter_is_refused_with_the_file_name(tmp_path):
+    bad = tmp_path / "bad.md"
+    bad.write_text("第一条 正文\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.md: no front matter"):
+        parse(bad)
+    bad.write_text("---\ntitle: x\nno colon here\n---\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="without key"):
+        parse(bad)
