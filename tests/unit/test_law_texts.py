@@ -178,6 +178,17 @@ def test_food_safety_articles_unchanged_by_the_2025_amendment():
         assert _article_text(new, heading) == _article_text(old, heading), heading
 
 
+def test_order_45_amendment_of_2025_changes_only_art_14_item_4():
+    # Both texts transcribed/extracted from different repositories; any other difference would be
+    # a copying error (or an amendment we have not recorded).
+    _, new = parse(LAW_DIR / "samr-order-45-penalty-publicity.2025.md")
+    _, old = parse(LAW_DIR / "samr-order-45-penalty-publicity.2021.md")
+    changed = [h for h in headings(new) if _article_text(new, h).replace("\u3000", " ", 1) != _article_text(old, h)]
+    assert changed == ["第十四条"]
+    assert "（四）未在经营异常名录和严重违法失信名单中。" in _article_text(old, "第十四条")
+    assert "（四）未在市场监督管理严重违法失信名单中。" in _article_text(new, "第十四条")
+
+
 def test_malformed_front_matter_is_refused_with_the_file_name(tmp_path):
     bad = tmp_path / "bad.md"
     bad.write_text("第一条 正文\n", encoding="utf-8")
