@@ -163,10 +163,30 @@ def test_every_article_the_index_lists_is_in_its_file(row):
     assert not [a for a in listed if a not in held], f"{row['file']}: INDEX lists articles the file lacks"
 
 
-def _article_text(body, heading):
-    start = re.search("^" + re.escape(heading) + r"[ \u3000]", body, re.M).start()
-    nxt = ARTICLE.search(body, start + 1)
+def _article_text(body, heading, meta=None):
+    pattern = PARAGRAPH if (meta or {}).get("numbering") == "paragraphs" else ARTICLE
+    found = [m for m in pattern.finditer(body) if m.group(1) == heading]
+    if not found:
+        raise KeyError(heading)
+    start = found[0].start()
+    nxt = pattern.search(body, start + 1)
     return body[start:nxt.start() if nxt else len(body)].strip()
+
+
+QUOTE = re.compile(r"「(.+?)」")
+CITATION = re.compile(r"([\w.-]+\.md) (第[零一二三四五六七八九十百]+条|（[一二三四五六七八九十]+）)")
+
+
+def findings_quotes():
+    """(quote, file, heading) for each 「quote」 in FINDINGS.md; file and heading are those of the
+    first citation after the quote on the same line, or None when the line cites nothing after it."""
+    out = []
+    for line in (LAW_DIR / "FINDINGS.md").read_text(encoding="utf-8").splitlines():
+        cites = list(CITATION.finditer(line))
+        for q in QUOTE.finditer(line):
+            after = [c for c in cites if c.start() > q.end()]
+            out.append((q.group(1), *(after[0].groups() if after else (None, None))))
+    return out
 
 
 def test_food_safety_articles_unchanged_by_the_2025_amendment():
@@ -187,6 +207,19 @@ def test_order_45_amendment_of_2025_changes_only_art_14_item_4():
     assert changed == ["第十四条"]
     assert "（四）未在经营异常名录和严重违法失信名单中。" in _article_text(old, "第十四条")
     assert "（四）未在市场监督管理严重违法失信名单中。" in _article_text(new, "第十四条")
+
+
+def test_findings_quote_many_articles():
+    assert len([q for q in findings_quotes() if q[1]]) >= 60
+
+
+@pytest.mark.parametrize("quote,file,heading", findings_quotes(), ids=lambda v: str(v)[:24])
+def test_findings_quotes_are_verbatim(quote, file, heading):
+    if file is None:  # a word quoted in running text: it must at least occur in some law file
+        assert any(quote in parse(p)[1] for p in law_files()), quote
+        return
+    meta, body = parse(LAW_DIR / file)
+    assert quote in _article_text(body, heading, meta), f"not in {file} {heading}: {quote}"
 
 
 def test_malformed_front_matter_is_refused_with_the_file_name(tmp_path):
