@@ -33,9 +33,10 @@ from kombu import Connection, Queue
 from nameko.standalone.events import event_dispatcher, get_event_exchange
 
 from services.scoring import scores
-from services.scoring.model import ScoreModel, today
+from rules.score_model import ScoreModel, today
 from services.scoring.rescore import Rescorer
-from shared import broker_admin, uscc
+from rules import uscc
+from shared import broker_admin
 
 N = int(os.environ.get("BENCH_RESCORE_ENTITIES", "20000"))
 BATCH = int(os.environ.get("BENCH_RESCORE_BATCH", "1000"))

@@ -1,14 +1,10 @@
 """Field types shared by several contracts."""
 from __future__ import annotations
 
-from datetime import timedelta, timezone
-
 from marshmallow import ValidationError, fields
 
-from shared import uscc
-
-# Agencies send local Chinese time when they omit an offset.
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+from rules import uscc
+from rules.periods import CHINA_TZ  # agencies send China time when they omit an offset
 
 
 class USCC(fields.String):

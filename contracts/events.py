@@ -12,11 +12,10 @@ from datetime import datetime, timezone
 from marshmallow import Schema, fields, validate
 
 from contracts.common import USCC, Instant
-from contracts.violation import SEVERITIES, ViolationSchema
+from contracts.violation import ViolationSchema
+from rules.vocabulary import RISK_CLASSES, SECTORS, SEVERITIES  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
-SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "platforms")
-RISK_CLASSES = ("A", "B", "C", "D")
 
 
 class EnvelopeSchema(Schema):

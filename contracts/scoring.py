@@ -24,10 +24,9 @@ from datetime import datetime, timezone
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.common import USCC, Instant
-from contracts.events import RISK_CLASSES
-from contracts.violation import CATEGORIES, SEVERITIES, StrictSchema
-
-DEFAULT_RATIOS = {"A": 0.05, "B": 0.20, "C": 0.60, "D": 1.00}
+from contracts.violation import StrictSchema
+from rules.inspections import DEFAULT_RATIOS  # noqa: F401 (re-exported)
+from rules.vocabulary import CATEGORIES, RISK_CLASSES, SEVERITIES
 OUTCOMES = (
     "no_problem_found",       # 未发现问题
     "problems_corrected",     # 发现问题已责令整改

@@ -39,39 +39,8 @@ from datetime import datetime, timezone
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from contracts.common import NUL_PROBLEM, USCC, Instant, nul_paths, reject_operator_keys, visible
+from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, SEVERITIES  # noqa: F401 (re-exported)
 
-CATEGORIES = (
-    "food_safety",
-    "drugs_medical_devices",
-    "special_equipment",
-    "product_quality",
-    "false_advertising",
-    "counterfeit_ip_infringement",
-    "price_fraud",
-    "unfair_competition",
-    "unlicensed_operation",
-    "tax_violation",
-    "personal_data_abuse",
-    "obstructing_inspection",
-    "refusing_to_perform_decision",
-    "environmental_pollution",
-    "work_safety",
-    "contract_fraud",
-    "e_commerce_violation",
-)
-SEVERITIES = ("minor", "general", "serious", "especially_serious")
-PENALTY_TYPES = (
-    "warning",
-    "public_criticism",
-    "fine",
-    "confiscation",
-    "licence_revocation",
-    "licence_downgrade",
-    "suspension",
-    "occupational_ban",
-    "detention_referral",
-)
-LISTS = ("serious_violation", "abnormal_operations")
 AGENCY_CODE = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
 
 

@@ -198,7 +198,7 @@ def _json_or_error(response) -> dict:
 
 
 def cmd_validate_catalog(args) -> int:
-    from services.restrictions.catalog import Catalog, InvalidCatalog
+    from rules.measures import Catalog, InvalidCatalog
     try:
         catalog = Catalog.load(args.file) if args.file else Catalog.load()
     except InvalidCatalog as exc:
@@ -224,8 +224,8 @@ def _sample_record() -> dict:
 
 
 def cmd_validate_score_model(args) -> int:
-    from services.scoring.model import (ROOT as MODEL_ROOT, InvalidScoreModel, ScoreModel, today,
-                                        violation_facts)
+    from rules.score_model import (ROOT as MODEL_ROOT, InvalidScoreModel, ScoreModel, today,
+                                   violation_facts)
     path = Path(args.file) if args.file else MODEL_ROOT / "catalog" / "score_model.json"
     try:
         model = ScoreModel.load(path)
@@ -358,7 +358,7 @@ def cmd_audit(args) -> int:
         if not verdict.chains:
             continue
         if name == prefix + "restrictions":  # its gate-keeping answers, against the ledger
-            from services.restrictions.audit import verify_answers
+            from shared.audit_pages import verify_answers
             verify_answers(client[name], verdict)
         state = "ok" if verdict.ok else "TAMPERED"
         print(f"{name.removeprefix(prefix):<15}{state:<10}{verdict.chains} chain(s), "

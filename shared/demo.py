@@ -14,7 +14,7 @@ import uuid
 
 import requests
 
-from shared import uscc
+from rules import uscc
 from shared.agency_client import AgencyPublisher
 
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")

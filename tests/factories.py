@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from shared import uscc
+from rules import uscc
 
 _counter = itertools.count(1)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from marshmallow import ValidationError
 from nameko.rpc import RpcProxy
@@ -27,6 +26,7 @@ from contracts.notifications import (CLEARED, FEEDBACK_STATUSES, FeedbackSchema,
 from services.notifications import notices
 from services.notifications.delivery import Courier
 from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
+from rules import loader
 from shared import resilience
 from shared.auth import Caller
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
@@ -36,7 +36,6 @@ from shared.mongo import Mongo
 from shared.outbox import Outbox
 from shared.service import Dispatcher, published
 
-ROOT = Path(__file__).resolve().parents[2]
 ACT_WITHIN = timedelta(hours=float(os.environ.get("NOTIFY_ACT_WITHIN_HOURS", "72")))
 MAX_LIST = 1000
 
@@ -48,12 +47,13 @@ def ensure_indexes(db) -> None:
     db.dead_letters.create_index([("state", 1), ("dead_at", 1)])
 
 
+# Refuse to start on an invalid catalog file: the import fails with every problem named.
+MEASURE_IDS = frozenset(loader.load().measures.measures)
+
+
 def catalog_measures() -> set[str]:
-    path = ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json")
-    try:
-        return {m["id"] for m in json.loads(path.read_text(encoding="utf-8"))["measures"]}
-    except (OSError, ValueError, KeyError):
-        return set()
+    """The measure ids a subscription may name (the catalog in force)."""
+    return set(MEASURE_IDS)
 
 
 @published

@@ -10,7 +10,7 @@ from nameko.timer import timer
 from contracts.common import USCC, field_errors
 from contracts.events import make_event, read_event
 from contracts.registry import EntitySchema, MembershipSchema
-from shared import uscc as uscc_codes
+from rules import uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import store_lock

@@ -19,8 +19,8 @@ from contracts.violation import ViolationSchema
 from shared.locks import doc_lock
 from shared.outbox import Outbox
 from shared.store import apply_versioned, insert_once
-from services.repair.calendar import WorkCalendar, is_overdue
-from services.repair.eligibility import RecordState, Rules
+from rules.calendar import WorkCalendar, is_overdue
+from rules.repair import RecordState, Rules
 from services.repair.publicity import public_record
 
 PRODUCER = "repair"

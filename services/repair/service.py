@@ -14,7 +14,6 @@ Who does what (roles from ``shared.auth``; administrators may do everything):
 """
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timezone
 from functools import wraps
 
@@ -31,13 +30,13 @@ from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
 from shared.service import Dispatcher, published
-from services.repair.calendar import ROOT, WorkCalendar
+from rules import loader
 from services.repair.cases import Cases, Refusal, ensure_indexes
-from services.repair.eligibility import Rules
 
-# Refuse to start on invalid data: the import fails with every problem named.
-RULES = Rules.load(ROOT / os.environ.get("REPAIR_RULES_PATH", "catalog/repair.json"))
-CALENDAR = WorkCalendar.load(ROOT / os.environ.get("CALENDAR_PATH", "catalog/calendar.json"))
+# Refuse to start on an invalid catalog file: the import fails with every problem named.
+_CATALOGS = loader.load()
+RULES = _CATALOGS.repair
+CALENDAR = _CATALOGS.calendar
 FILERS = ("agency", "platform", "regulator")
 DECIDERS = ("agency", "regulator")
 EVERYONE = ("agency", "gatekeeper", "platform", "regulator")

@@ -9,32 +9,13 @@ from functools import lru_cache
 
 from marshmallow import ValidationError
 
-from contracts.common import USCC, Instant
-from contracts.events import SECTORS
-from services.restrictions.catalog import is_active
+from contracts.common import Instant
+from rules.periods import is_active
+from rules.vocabulary import SECTORS
+from shared.queries import BadQuery, parse_code  # noqa: F401 (re-exported)
 
 MAX_BATCH = 1000
 CLEAR = "no active measure in this sector"
-
-
-class BadQuery(ValueError):
-    def __init__(self, errors: list[dict]):
-        super().__init__("; ".join(f"{e['field']}: {e['problem']}" for e in errors))
-        self.errors = errors
-
-
-@lru_cache(maxsize=100_000)
-def _checked(value: str) -> str:
-    return USCC().deserialize(value)
-
-
-def parse_code(value: str, field: str = "uscc") -> str:
-    """A valid code, or BadQuery naming ``field``. Valid codes are remembered (gate-keepers
-    ask about the same entities again and again; a batch of 1,000 spent 20 ms validating)."""
-    try:
-        return _checked(value)
-    except ValidationError as exc:
-        raise BadQuery([{"field": field, "problem": "; ".join(exc.messages)}]) from exc
 
 
 def parse_query(args) -> tuple[list[str], datetime]:

@@ -15,7 +15,7 @@ from contracts.violation import ViolationSchema
 from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
-from services.restrictions.catalog import Catalog
+from rules.measures import Catalog
 
 PRODUCER = "restrictions"
 

@@ -25,9 +25,10 @@ from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, published
 from shared.store import apply_versioned
+from rules import loader
+from rules.measures import InvalidCatalog, orphans
 from services.restrictions import gate
 from services.restrictions.audit import Audit, find_answer, summary
-from services.restrictions.catalog import ROOT, Catalog, InvalidCatalog, orphans
 from services.restrictions.lifecycle import Reconciler, ensure_indexes
 from services.restrictions.projection import StatusProjection
 
@@ -44,8 +45,8 @@ class Projection(DependencyProvider):
         return self.projection
 
 
-# Refuse to start on an invalid catalog: the import fails with every problem named.
-CATALOG = Catalog.load(ROOT / os.environ.get("CATALOG_PATH", "catalog/measures.json"))
+# Refuse to start on an invalid catalog file: the import fails with every problem named.
+CATALOG = loader.load().measures
 CLASS_RULES = gate.class_based_rules(CATALOG)  # never named to gate-keepers (class not public)
 
 

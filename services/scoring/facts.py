@@ -10,8 +10,8 @@ so a redelivered or stale event changes nothing (the consumer is idempotent):
 """
 from __future__ import annotations
 
-from shared import uscc as uscc_codes
-from services.scoring.model import violation_facts
+from rules import uscc as uscc_codes
+from rules.score_model import violation_facts
 
 FACT_LISTS = ("violations", "repairs", "positives")
 

@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pymongo.errors import DuplicateKeyError
 
 from services.scoring import scores
-from services.scoring.model import ScoreModel
+from rules.score_model import ScoreModel
 
 RUNS = "rescore_runs"
 

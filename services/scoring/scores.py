@@ -16,7 +16,7 @@ from datetime import date, datetime
 
 from contracts.events import make_event
 from services.scoring.facts import score_inputs
-from services.scoring.model import Score, ScoreModel
+from rules.score_model import Score, ScoreModel
 
 POINTER_ID = "scores"
 LEGACY = "scores"

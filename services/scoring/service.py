@@ -19,10 +19,13 @@ from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from contracts.events import read_event
-from contracts.scoring import (DEFAULT_RATIOS, InspectionResultSchema, PlanRequestSchema,
-                               PlanSchema, PositiveRecordRequestSchema, PublicCreditViewSchema,
+from contracts.scoring import (InspectionResultSchema, PlanRequestSchema, PlanSchema,
+                               PositiveRecordRequestSchema, PublicCreditViewSchema,
                                PublishedResultsSchema, ScoreViewSchema)
-from shared import uscc as uscc_codes
+from rules import inspections, loader
+from rules import uscc as uscc_codes
+from rules.inspections import DEFAULT_RATIOS
+from rules.periods import day_of, today
 from shared.auth import ROLES, Caller
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from shared.locks import doc_lock
@@ -30,16 +33,15 @@ from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
 from shared.service import Dispatcher, published
-from services.restrictions.gate import BadQuery, parse_code
-from services.scoring import facts, inspections, scores
-from services.scoring.model import ScoreModel, day_of, today
+from shared.queries import BadQuery, parse_code
+from services.scoring import facts, scores
 from services.scoring.rescore import Rescorer
-from services.violations.jurisdiction import Jurisdictions
 
-# Refuse to start on an invalid model or scope: the import fails with every problem named.
-MODEL = ScoreModel.load(os.environ.get("SCORE_MODEL_PATH"))
-SCOPE = inspections.Scope.load()
-JURISDICTIONS = Jurisdictions.load()
+# Refuse to start on an invalid catalog file: the import fails with every problem named.
+CATALOGS = loader.load()
+MODEL = CATALOGS.score_model
+SCOPE = CATALOGS.regions
+JURISDICTIONS = CATALOGS.agencies
 RESCORE_CHECK_SECONDS = float(os.environ.get("RESCORE_CHECK_SECONDS", "600"))
 ANY_ROLE = tuple(role for role in ROLES if role != "administrator")  # admins always pass
 

@@ -12,15 +12,15 @@ from shared.entrypoints import PermanentError, consume, http, json_response, pro
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.service import Dispatcher, published
+from rules import loader
 from services.violations.intake import Intake, ensure_indexes
-from services.violations.jurisdiction import Jurisdictions
 
 INTAKE_EXCHANGE = Exchange("lianchen.intake", type="topic", durable=True)
 INTAKE_QUEUE = Queue("violations.intake", exchange=INTAKE_EXCHANGE, routing_key="violation.#",
                      durable=True)
 HTTP_STATUS = {"recorded": 201, "amended": 200, "revoked": 200, "duplicate": 200,
                "conflict": 409, "rejected": 400, "not_found": 404}
-JURISDICTIONS = Jurisdictions.load()
+JURISDICTIONS = loader.load().agencies  # refuses to start on an invalid catalog file
 MAX_BATCH = 500
 
 

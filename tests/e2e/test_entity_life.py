@@ -12,7 +12,7 @@ import pytest
 
 from contracts.common import CHINA_TZ
 from contracts.events import SECTORS
-from services.repair.eligibility import months_after
+from rules.periods import months_after
 from shared.agency_client import AgencyPublisher
 from tests.factories import make_uscc, violation
 

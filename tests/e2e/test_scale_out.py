@@ -40,7 +40,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import requests
 
-from services.scoring.model import ScoreModel, today
+from rules.score_model import ScoreModel, today
 from services.scoring.scores import build as score_of
 from services.scoring.scores import current as score_collection
 from shared import broker_admin

@@ -21,7 +21,7 @@ import pytest
 
 from contracts.violation import ViolationSchema
 from services.notifications.delivery import outstanding
-from services.restrictions.catalog import Catalog
+from rules.measures import Catalog
 from services.scoring.scores import current as current_scores
 from shared.agency_client import AgencyPublisher
 from shared.broker_admin import queue_depths

@@ -10,7 +10,7 @@ from nameko.testing.services import entrypoint_waiter
 from contracts.common import CHINA_TZ
 from contracts.events import make_event, read_event
 from contracts.violation import ViolationSchema
-from services.repair.calendar import WorkCalendar
+from rules.calendar import WorkCalendar
 from services.repair.service import RepairService
 from tests.factories import violation
 from tests.integration.conftest import wait_for
@@ -122,7 +122,7 @@ def test_too_early_is_refused_with_the_rule_and_the_earliest_date(repair, config
     assert answer["eligible"] is False and answer["scope"] == "publicity"
     assert [b["rule"] for b in answer["blocking"]] == ["too_early"]
     decided = datetime.fromisoformat(body["decided_at"])
-    from services.repair.eligibility import months_after
+    from rules.periods import months_after
     assert datetime.fromisoformat(answer["earliest_at"]) == months_after(decided, 6)
 
 
@@ -280,7 +280,7 @@ def test_eligibility_preview_at_boundary_dates(repair, config, make_session):
     send(config, repair, body)
     desk = make_session("regulator", "credit-desk")
     listed_at = datetime.fromisoformat(body["listing"]["listed_at"])
-    from services.repair.eligibility import months_after
+    from rules.periods import months_after
     earliest = months_after(listed_at, 12)
     params = {k: body[k] for k in ("agency_code", "document_number", "uscc")}
 
@@ -380,7 +380,7 @@ def test_public_record_windows_and_masking(repair, config, make_session):
     send(config, repair, small)
     code = small["uscc"]
     reader = make_session("gatekeeper", "bank")
-    from services.repair.eligibility import months_after
+    from rules.periods import months_after
     end = months_after(datetime.fromisoformat(small["decided_at"]), 3)
 
     def penalties(as_of):

@@ -9,7 +9,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from contracts.events import SECTORS, make_event, read_event
 from contracts.violation import ViolationSchema
-from services.repair.eligibility import months_after
+from rules.periods import months_after
 from services.restrictions.service import RestrictionsService
 from tests.factories import violation
 from tests.integration.conftest import wait_for

@@ -8,7 +8,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from contracts.events import SECTORS, make_event
 from contracts.violation import ViolationSchema
-from services.restrictions.catalog import Catalog
+from rules.measures import Catalog
 from services.restrictions.service import RestrictionsService
 from tests.factories import violation
 import zlib
@@ -195,7 +195,7 @@ def test_bad_queries_are_400_naming_the_problem(restrictions, web_session):
 
 def test_a_catalog_that_would_orphan_active_restrictions_refuses_to_start(
         container_factory, config, db):
-    from services.restrictions.catalog import InvalidCatalog
+    from rules.measures import InvalidCatalog
     db("restrictions").restrictions.insert_one({
         "_id": "X/1#GONE-01", "measure_id": "GONE-01", "lifted_at": None, "uscc": "x"})
     container = container_factory(RestrictionsService, config)

@@ -10,7 +10,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from contracts.violation import ViolationSchema
 from services.scoring import scores
-from services.scoring.model import today
+from rules.score_model import today
 from services.scoring.rescore import Rescorer
 from services.scoring.service import MODEL, ScoringService
 from tests.contract_check import checked

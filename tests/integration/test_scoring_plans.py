@@ -6,7 +6,7 @@ import pytest
 
 from contracts.violation import ViolationSchema
 from services.scoring import facts
-from services.scoring.model import today
+from rules.score_model import today
 from services.scoring.rescore import Rescorer
 from services.scoring.service import MODEL, ScoringService
 from tests.contract_check import checked

@@ -6,7 +6,8 @@ import pytest
 
 from contracts.events import SECTORS
 from contracts.violation import ViolationSchema
-from services.restrictions.catalog import DEFAULT_PATH, Catalog, InvalidCatalog, add_months, is_active
+from rules.measures import DEFAULT_PATH, Catalog, InvalidCatalog
+from rules.periods import add_months, is_active
 from tests.factories import violation
 
 DATA = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))

@@ -2,7 +2,7 @@
 from datetime import datetime, timezone
 
 from services.restrictions import gate
-from services.restrictions.catalog import Catalog
+from rules.measures import Catalog
 
 
 def test_the_class_based_rules_of_the_catalog_are_withheld_from_answers():

@@ -5,7 +5,7 @@ import pytest
 from marshmallow import ValidationError
 
 from contracts.scoring import DEFAULT_RATIOS, PlanRequestSchema
-from services.scoring.inspections import (AssignmentImpossible, Scope, draw_plan, plan_id,
+from rules.inspections import (AssignmentImpossible, Scope, draw_plan, plan_id,
                                           population_digest, prefix_range, region_prefix,
                                           sample_size)
 from tests.factories import make_uscc

@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from contracts.common import CHINA_TZ
-from services.repair.calendar import InvalidCalendar, WorkCalendar, china_date, is_overdue
+from rules.calendar import InvalidCalendar, WorkCalendar, china_date, is_overdue
 
 CAL = WorkCalendar.load()
 

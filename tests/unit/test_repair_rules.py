@@ -5,7 +5,7 @@ import pytest
 
 from contracts.common import CHINA_TZ
 from contracts.violation import ViolationSchema
-from services.repair.eligibility import RecordState, Rules
+from rules.repair import RecordState, Rules
 from services.repair.publicity import mask, mask_text, public_record
 from tests.factories import violation
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from contracts.violation import ViolationSchema
-from services.restrictions.catalog import add_months
+from rules.periods import add_months
 from services.scoring import facts
-from services.scoring.model import (CST, DEFAULT_PATH, InvalidScoreModel, ScoreModel, day_of,
+from rules.score_model import (CST, DEFAULT_PATH, InvalidScoreModel, ScoreModel, day_of,
                                     violation_facts)
 from tests.factories import make_uscc, violation
 

@@ -1,6 +1,6 @@
 import pytest
 
-from shared import uscc
+from rules import uscc
 from tests.factories import make_uscc
 
 # Real, published codes (authority 9 = market regulation) and constructed ones for other

@@ -1,14 +1,14 @@
-"""Publicity periods and credit-repair eligibility (data in ``catalog/repair.json``).
+"""Credit-repair eligibility and objection deadlines (data in ``catalog/repair.json``), over
+the publicity and listing windows of ``rules.periods`` (``catalog/periods.json``).
 
 Pure domain code: no broker, no store. Every answer is computed from dates at the instant
 asked, so the public record and eligibility change on their own as time passes.
 
-- A penalty is public on ``[decided_at, end)``: 3 months when it is only public criticism or
-  fines up to the small-fine limit, 3 years otherwise, longer when a suspension or occupational
-  ban lasts longer; warnings alone are never published. An approved ``publicity`` repair ends
-  it at the decision.
-- A serious-violation listing is public on ``[listed_at, listed_at + 36 months)``; an approved
-  ``serious_list`` repair ends it at the decision.
+- A penalty is public on its publicity window (``Periods.publicity_window``); an approved
+  ``publicity`` repair ends it at the decision.
+- A listing is public on its listing window (``Periods.listing_window``: the serious violation
+  list for a fixed period, abnormal operations until cured); an approved ``serious_list``
+  repair ends it at the decision.
 - A repair application targets the listing while the record is on the serious violation list,
   the penalty's publicity otherwise. ``Rules.check`` names every rule that blocks it, with the
   earliest instant it could succeed when waiting is all it takes.
@@ -18,21 +18,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
-from contracts.common import CHINA_TZ
-from services.restrictions.catalog import add_months
+from rules.periods import CHINA_TZ, Periods, months_after
+from rules.vocabulary import CATEGORIES, PENALTY_TYPES, SEVERITIES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "repair.json"
 SCOPES = ("publicity", "serious_list")
-SEVERITY_RANK = {"minor": 0, "general": 1, "serious": 2, "especially_serious": 3}
+CONDITIONS = ("penalty_performed", "harm_removed", "no_new_heavier_penalty", "commitment_letter")
+DEADLINES = ("repair_decision", "objection_decision")
 
 
-def months_after(moment: datetime, months: int) -> datetime:
-    """``moment`` plus whole calendar months, counted on the China calendar."""
-    return add_months(moment.astimezone(CHINA_TZ), months)
+class InvalidRepairRules(ValueError):
+    def __init__(self, problems: list[str], source: str = "repair rules"):
+        super().__init__(f"invalid {source}:\n  - " + "\n  - ".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -88,46 +89,40 @@ class RecordState:
 
 
 class Rules:
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, periods: Periods | None = None):
         self.data = data
+        self.periods = periods or Periods.shipped()
         self.version = data["version"]
-        self.publicity = data["publicity"]
-        self.serious = data["serious_list"]
+        self.publicity = {"basis": self.periods.basis}
         self.repair = data["repair"]
         self.heavier = data["heavier_penalty"]
         self.deadlines = data["deadlines_working_days"]
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_PATH) -> "Rules":
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+    def load(cls, path: str | Path = DEFAULT_PATH, periods: Periods | None = None) -> "Rules":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidRepairRules([f"cannot read JSON: {exc}"], f"repair rules {path}") from exc
+        problems = validate(data)
+        if problems:
+            raise InvalidRepairRules(problems, f"repair rules {path}")
+        return cls(data, periods)
 
-    # -- windows -----------------------------------------------------------------------
+    @classmethod
+    def from_data(cls, data: dict, periods: Periods | None = None) -> "Rules":
+        problems = validate(data)
+        if problems:
+            raise InvalidRepairRules(problems)
+        return cls(data, periods)
+
+    # -- windows (defined in rules.periods) ----------------------------------------------
     def publicity_window(self, record: dict) -> tuple[datetime, datetime] | None:
         """``[start, end)`` of the penalty's publicity, or None if it is never published."""
-        rule = self.publicity
-        kinds = {p["type"] for p in record["penalties"]}
-        if kinds <= set(rule["not_published_when_only"]):
-            return None
-        short = rule["short_when"]
-        fines = [Decimal(str(p.get("amount") or 0)) for p in record["penalties"]
-                 if p["type"] == "fine"]
-        is_short = kinds <= set(short["penalty_types_only"]) and all(
-            f <= Decimal(str(short["fine_at_most"])) for f in fines)
-        start = record["decided_at"]
-        end = months_after(start, rule["short_months"] if is_short else rule["long_months"])
-        for penalty in record["penalties"]:
-            if penalty["type"] in rule["extended_by_penalty_months"] and penalty.get("months"):
-                end = max(end, months_after(start, penalty["months"]))
-        return start, end
+        return self.periods.publicity_window(record)
 
     def listing_window(self, record: dict) -> tuple[datetime, datetime | None] | None:
-        listing = record.get("listing")
-        if not listing:
-            return None
-        start = listing["listed_at"]
-        if listing["list"] == "serious_violation":
-            return start, months_after(start, self.serious["months"])
-        return start, None  # abnormal operations: until cured (the agency revokes or amends)
+        return self.periods.listing_window(record.get("listing"))
 
     def penalty_public(self, state: RecordState, as_of: datetime) -> tuple | None:
         """``(start, end)`` when the penalty is public at ``as_of`` (end: when it stops)."""
@@ -242,3 +237,74 @@ class Rules:
                                         f"({rec['severity']}, {rec['decided_at'].isoformat()})",
                                         spec["basis"]))
         return blocks
+
+
+def validate(data) -> list[str]:
+    """Every problem of a repair rules document; empty when it is valid."""
+    if not isinstance(data, dict):
+        return ["the repair rules must be a JSON object"]
+    problems = []
+    if not isinstance(data.get("version"), str) or not data.get("version"):
+        problems.append("version: must be a non-empty string")
+    known = {"version", "comment", "heavier_penalty", "repair", "deadlines_working_days"}
+    for key in sorted(set(data) - known):
+        problems.append(f"unknown key {key!r}")
+    heavier = data.get("heavier_penalty")
+    if not isinstance(heavier, dict):
+        problems.append("heavier_penalty: must be an object {severities, penalty_types}")
+    else:
+        problems += _known(heavier.get("severities"), SEVERITIES, "heavier_penalty.severities",
+                           "severity")
+        problems += _known(heavier.get("penalty_types"), PENALTY_TYPES,
+                           "heavier_penalty.penalty_types", "penalty type")
+    repair = data.get("repair")
+    if not isinstance(repair, dict):
+        problems.append("repair: must be an object {publicity, serious_list}")
+        repair = {}
+    for scope in SCOPES:
+        spec = repair.get(scope)
+        where = f"repair.{scope}"
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: missing")
+            continue
+        if not str(spec.get("basis") or "").strip():
+            problems.append(f"{where}.basis: names no legal basis")
+        if not _months(spec.get("earliest_months")):
+            problems.append(f"{where}.earliest_months: must be a positive whole number")
+        problems += _known(spec.get("conditions"), CONDITIONS, f"{where}.conditions", "condition")
+        longer = spec.get("earliest_months_for_categories")
+        if longer is not None:
+            if not isinstance(longer, dict) or not _months(longer.get("months")):
+                problems.append(f"{where}.earliest_months_for_categories: needs positive whole "
+                                f"'months' and 'categories'")
+            else:
+                problems += _known(longer.get("categories"), CATEGORIES,
+                                   f"{where}.earliest_months_for_categories.categories",
+                                   "category")
+        if "never_for_penalties" in spec:
+            problems += _known(spec["never_for_penalties"], PENALTY_TYPES,
+                               f"{where}.never_for_penalties", "penalty type")
+    unknown_scopes = sorted(set(repair) - set(SCOPES))
+    problems += [f"repair: unknown scope {s!r} (known: {', '.join(SCOPES)})" for s in unknown_scopes]
+    deadlines = data.get("deadlines_working_days")
+    if not isinstance(deadlines, dict):
+        problems.append("deadlines_working_days: must be an object {deadline: working days}")
+    else:
+        for name in DEADLINES:
+            if not _months(deadlines.get(name)):
+                problems.append(f"deadlines_working_days.{name}: must be a positive whole "
+                                f"number of working days")
+        problems += [f"deadlines_working_days: unknown deadline {n!r}"
+                     for n in sorted(set(deadlines) - set(DEADLINES))]
+    return problems
+
+
+def _months(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _known(values, known, where: str, what: str) -> list[str]:
+    if not isinstance(values, list):
+        return [f"{where}: must be a list of {what} names"]
+    return [f"{where}: unknown {what} {v!r} (known: {', '.join(known)})"
+            for v in values if v not in known]

@@ -8,12 +8,12 @@ after the day of receipt. Dates are China Standard Time dates.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from contracts.common import CHINA_TZ
+from rules.periods import china_date, end_of_day  # noqa: F401 (re-exported)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "calendar.json"
 MAX_SPAN_DAYS = 3660  # no deadline is ten years of working days away
 
@@ -22,18 +22,6 @@ class InvalidCalendar(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("invalid working-day calendar:\n  - " + "\n  - ".join(problems))
         self.problems = problems
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar date of ``moment`` in China (naive instants are read as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(CHINA_TZ).date()
-
-
-def end_of_day(day: date) -> datetime:
-    """The first instant after ``day`` ends in China: a deadline on ``day`` is met before it."""
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA_TZ)
 
 
 class WorkCalendar:

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from contracts.events import RISK_CLASSES
-from contracts.scoring import DEFAULT_RATIOS
+from rules.vocabulary import RISK_CLASSES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PATH = ROOT / "catalog" / "regions.json"
 INSPECTORS_PER_TARGET = 2
+# Share of each class drawn when a plan request does not say (class D: everyone).
+DEFAULT_RATIOS = {"A": 0.05, "B": 0.20, "C": 0.60, "D": 1.00}
 
 
 class AssignmentImpossible(ValueError):
@@ -49,8 +51,11 @@ class Scope:
     industries: dict[str, dict]
 
     @classmethod
-    def load(cls, path: str | Path = ROOT / "catalog" / "regions.json") -> "Scope":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    def load(cls, path: str | Path = DEFAULT_PATH) -> "Scope":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidScope(f"invalid {path}: cannot read JSON: {exc}") from exc
         problems = []
         for code in data.get("regions", {}):
             if not (len(code) == 6 and code.isdigit()):

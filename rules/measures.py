@@ -7,16 +7,15 @@ same facts always give the same outcome.
 """
 from __future__ import annotations
 
-import calendar
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from contracts.events import RISK_CLASSES, SECTORS
-from contracts.violation import CATEGORIES, LISTS, PENALTY_TYPES, SEVERITIES
+from rules.periods import DURATION_KINDS, Periods
+from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, RISK_CLASSES, SECTORS, SEVERITIES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "measures.json"
 CONDITIONS = {
     "categories": CATEGORIES,
@@ -25,8 +24,6 @@ CONDITIONS = {
     "listings": LISTS,
     "risk_classes": RISK_CLASSES,
 }
-DURATION_KINDS = ("fixed_months", "follows_listing", "until_cured")
-LISTING_MONTHS = {"serious_violation": 36, "abnormal_operations": None}
 
 
 class InvalidCatalog(ValueError):
@@ -75,31 +72,25 @@ def _holds(key: str, values, facts: dict) -> bool:
     return facts.get(fact) in values
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    month = moment.month - 1 + months
-    year, month = moment.year + month // 12, month % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
 class Catalog:
     def __init__(self, version: str, measures: dict[str, Measure], triggers: list[Trigger],
-                 proportionality: dict):
+                 proportionality: dict, periods: Periods | None = None):
         self.version = version
+        self.periods = periods or Periods.shipped()
         self.measures = measures
         self.triggers = triggers
         self.proportionality = proportionality
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_PATH) -> "Catalog":
+    def load(cls, path: str | Path = DEFAULT_PATH, periods: Periods | None = None) -> "Catalog":
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InvalidCatalog([f"{path}: cannot read JSON: {exc}"]) from exc
-        return cls.from_data(data)
+        return cls.from_data(data, periods)
 
     @classmethod
-    def from_data(cls, data: dict) -> "Catalog":
+    def from_data(cls, data: dict, periods: Periods | None = None) -> "Catalog":
         problems: list[str] = []
         if not data.get("version"):
             problems.append("catalog has no version")
@@ -153,7 +144,7 @@ class Catalog:
             problems.append("proportionality rule needs soft_tools and legal_basis")
         if problems:
             raise InvalidCatalog(problems)
-        return cls(data["version"], measures, triggers, rule)
+        return cls(data["version"], measures, triggers, rule, periods)
 
     def decide(self, record: dict, risk_class: str | None = None) -> Decision:
         """The measures one violation triggers. ``record`` is a loaded ViolationSchema dict."""
@@ -189,20 +180,9 @@ class Catalog:
             "no trigger in the catalog matches these facts"
         return decision
 
-    @staticmethod
-    def window(measure: Measure, record: dict) -> tuple[datetime, datetime | None]:
-        kind = measure.duration["kind"]
-        listing = record.get("listing") or {}
-        if kind == "follows_listing" and listing:
-            start = listing["listed_at"]
-            months = LISTING_MONTHS.get(listing["list"])
-            return start, add_months(start, months) if months else None
-        start = record["decided_at"]
-        if kind == "fixed_months":
-            return start, add_months(start, measure.duration["months"])
-        if kind == "follows_listing":  # no listing: the penalty publicity period (3 years)
-            return start, add_months(start, 36)
-        return start, None
+    def window(self, measure: Measure, record: dict) -> tuple[datetime, datetime | None]:
+        """The measure's ``[start, end)`` for this record (``Periods.measure_window``)."""
+        return self.periods.measure_window(measure.duration, record)
 
 
 def orphans(catalog: Catalog, active_measure_ids) -> list[str]:
@@ -210,17 +190,4 @@ def orphans(catalog: Catalog, active_measure_ids) -> list[str]:
     missing = sorted(set(active_measure_ids) - set(catalog.measures))
     return [f"measure {mid} is gone from catalog {catalog.version} but active restrictions "
             f"still apply it; keep it until they end or are lifted" for mid in missing]
-
-
-def is_active(starts_at: datetime, ends_at: datetime | None, lifted_at: datetime | None,
-              as_of: datetime) -> bool:
-    """Active on ``[starts_at, ends_at)``, and not after an early lift."""
-    if as_of < starts_at:
-        return False
-    if ends_at is not None and as_of >= ends_at:
-        return False
-    if lifted_at is not None and as_of >= lifted_at:
-        return False
-    return True
-
 

@@ -13,9 +13,9 @@ Rules:
 
 - each active violation record deducts ``severity deduction x category weight + penalty
   deductions + listing deduction``, fading linearly, day by day, over the record's publicity
-  window (3 months for a warning, public criticism or small fine; 3 years otherwise, longer if a
-  suspension or ban runs longer): on the decision day the full deduction, on the day the window
-  ends nothing;
+  window (``rules.periods``: 3 months for a warning, public criticism or small fine; 3 years
+  otherwise, longer if a suspension or ban runs longer): on the decision day the full
+  deduction, on the day the window ends nothing;
 - a credit repair (``RecordRepaired``) stops what it repairs from its decision day: scope
   ``publicity`` every deduction of the record (and any class it forced), scope
   ``serious_list`` what the serious violation listing adds (its deduction and the forced
@@ -25,7 +25,8 @@ Rules:
   ``positive_records.max_total`` together;
 - the score stays within ``[floor, base + max_total]`` (an adjustment contribution says so);
 - thresholds map the score to A / B / C / D; an entity on the serious violation list (listed,
-  not yet 3 years, not repaired) is in the class the list forces (D) regardless of its score.
+  its listing window not over (``rules.periods``), not repaired) is in the class the list
+  forces (D) regardless of its score.
 """
 from __future__ import annotations
 
@@ -33,25 +34,22 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from contracts.events import RISK_CLASSES
-from contracts.violation import CATEGORIES, LISTS, PENALTY_TYPES, SEVERITIES
-from services.restrictions.catalog import add_months
+from rules.periods import CHINA_TZ, Periods, add_months, day_of, today  # noqa: F401 (re-exported)
+from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, RISK_CLASSES, SEVERITIES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "score_model.json"
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+CST = CHINA_TZ
 SCOPES = ("publicity", "serious_list")
-REQUIRED_KEYS = ("version", "base", "severity_deduction", "publicity_months",
-                 "short_publicity_when", "thresholds")
+REQUIRED_KEYS = ("version", "base", "severity_deduction", "thresholds")
 KNOWN_KEYS = {
     "version", "comment", "base", "floor", "score_decimals", "severity_deduction",
     "category_weight", "default_category_weight", "penalty_deduction", "listing_deduction",
-    "publicity_months", "short_publicity_when", "listing_months", "listing_forces_class",
-    "positive_records", "thresholds",
+    "listing_forces_class", "positive_records", "thresholds",
 }
 
 
@@ -59,17 +57,6 @@ class InvalidScoreModel(ValueError):
     def __init__(self, problems: list[str], source: str = "score model"):
         super().__init__(f"invalid {source}:\n  - " + "\n  - ".join(problems))
         self.problems = problems
-
-
-def day_of(instant: datetime) -> date:
-    """The calendar day (China Standard Time) of an instant."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
-    return instant.astimezone(CST).date()
-
-
-def today() -> date:
-    return day_of(datetime.now(timezone.utc))
 
 
 @dataclass
@@ -91,8 +78,9 @@ def _number(value) -> bool:
 
 
 class ScoreModel:
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, periods: Periods | None = None):
         self.data = data
+        self.periods = periods or Periods.shipped()
         self.version: str = data["version"]
         self.base = Decimal(str(data["base"]))
         self.floor = Decimal(str(data.get("floor", 0)))
@@ -102,21 +90,16 @@ class ScoreModel:
         self.default_weight = Decimal(str(data.get("default_category_weight", 1)))
         self.penalty = {k: Decimal(str(v)) for k, v in data.get("penalty_deduction", {}).items()}
         self.listing = {k: Decimal(str(v)) for k, v in data.get("listing_deduction", {}).items()}
-        self.listing_months = dict(data.get("listing_months", {}))
         self.forces = dict(data.get("listing_forces_class", {}))
         positive = data.get("positive_records") or {"max_total": 0, "kinds": {}}
         self.positive_kinds: dict[str, dict] = positive["kinds"]
         self.positive_max = Decimal(str(positive["max_total"]))
         self.ceiling = self.base + self.positive_max
         self.thresholds = sorted(data["thresholds"], key=lambda t: t["min"], reverse=True)
-        short = data["short_publicity_when"]
-        self.short_types = frozenset(short["penalty_types_only"])
-        self.short_fine = Decimal(str(short["fine_at_most"]))
-        self.publicity = data["publicity_months"]
 
     # -- loading and validation ------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "ScoreModel":
+    def load(cls, path: str | Path | None = None, periods: Periods | None = None) -> "ScoreModel":
         path = Path(path or os.environ.get("SCORE_MODEL_PATH") or DEFAULT_PATH)
         if not path.is_absolute():
             path = ROOT / path
@@ -132,27 +115,19 @@ class ScoreModel:
         problems = validate(data)
         if problems:
             raise InvalidScoreModel(problems, f"score model {path}")
-        return cls(data)
+        return cls(data, periods)
 
     @classmethod
-    def from_data(cls, data: dict) -> "ScoreModel":
+    def from_data(cls, data: dict, periods: Periods | None = None) -> "ScoreModel":
         problems = validate(data)
         if problems:
             raise InvalidScoreModel(problems)
-        return cls(data)
+        return cls(data, periods)
 
     # -- the rules -------------------------------------------------------------------------
     def publicity_end(self, violation: dict) -> datetime:
-        penalties = violation["penalties"]
-        kinds = {p["type"] for p in penalties}
-        short = kinds <= self.short_types and all(
-            Decimal(str(p.get("amount") or 0)) <= self.short_fine
-            for p in penalties if p["type"] == "fine")
-        if short:
-            return add_months(violation["decided_at"], self.publicity["short"])
-        months = max([self.publicity["long"]] + [int(p["months"]) for p in penalties
-                                                 if p.get("months")])
-        return add_months(violation["decided_at"], months)
+        """The end of the record's publicity window (``Periods.publicity_end``)."""
+        return self.periods.publicity_end(violation)
 
     def class_of(self, score: Decimal) -> tuple[str, str]:
         for t in self.thresholds:
@@ -225,9 +200,9 @@ class ScoreModel:
                 parts.append({"rule": f"listing {name}", "points": -points.quantize(q),
                               "scope": scope})
             listed_on = day_of(listing["listed_at"])
-            months = self.listing_months.get(name)
+            ends = self.periods.listing_end(listing)
             if name in self.forces and listed_on <= day and not repairs_of and (
-                    months is None or day < day_of(add_months(listing["listed_at"], months))):
+                    ends is None or day < day_of(ends)):
                 forces = (self.forces[name], f"on the {name.replace('_', ' ')} list since "
                           f"{listed_on} ({v['agency_code']} {v['document_number']}): class "
                           f"{self.forces[name]} regardless of the score")
@@ -313,7 +288,6 @@ def validate(data) -> list[str]:
     if not _number(default_weight) or default_weight < 0:
         problems.append("default_category_weight: must be a number >= 0 (a negative weight "
                         "would turn a violation into credit)")
-    problems += _publicity(data)
     forces = data.get("listing_forces_class", {})
     if not isinstance(forces, dict):
         problems.append("listing_forces_class: must be an object {list: class}")
@@ -323,15 +297,6 @@ def validate(data) -> list[str]:
                 problems.append(f"listing_forces_class: unknown list {name!r} (known: {', '.join(LISTS)})")
             if cls not in RISK_CLASSES:
                 problems.append(f"listing_forces_class.{name}: unknown class {cls!r}")
-    months = data.get("listing_months", {})
-    if not isinstance(months, dict):
-        problems.append("listing_months: must be an object {list: months}")
-    else:
-        for name, value in months.items():
-            if name not in LISTS:
-                problems.append(f"listing_months: unknown list {name!r} (known: {', '.join(LISTS)})")
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                problems.append(f"listing_months.{name}: must be a positive whole number or null")
     problems += _positive(data)
     problems += _thresholds(data)
     missing = [key for key in REQUIRED_KEYS if key not in data]
@@ -355,29 +320,6 @@ def _weights(data, key, known, what, every=False) -> list[str]:
         for name in known:
             if name not in table:
                 problems.append(f"{key}: no value for {what} {name!r}")
-    return problems
-
-
-def _publicity(data) -> list[str]:
-    problems = []
-    months = data.get("publicity_months")
-    if not isinstance(months, dict) or any(
-            not isinstance(months.get(k), int) or months.get(k) <= 0 for k in ("short", "long")):
-        problems.append("publicity_months: needs positive whole 'short' and 'long' months")
-    elif months["short"] > months["long"]:
-        problems.append("publicity_months: 'short' must not exceed 'long'")
-    rule = data.get("short_publicity_when")
-    if not isinstance(rule, dict):
-        return problems + ["short_publicity_when: must be an object"]
-    kinds = rule.get("penalty_types_only")
-    if not isinstance(kinds, list):
-        problems.append("short_publicity_when.penalty_types_only: must be a list of penalty types")
-    else:
-        for kind in kinds:
-            if kind not in PENALTY_TYPES:
-                problems.append(f"short_publicity_when.penalty_types_only: unknown penalty type {kind!r}")
-    if not _number(rule.get("fine_at_most")) or rule["fine_at_most"] < 0:
-        problems.append("short_publicity_when.fine_at_most: must be a number >= 0")
     return problems
 
 

@@ -1,0 +1,43 @@
+"""The words every rule, contract and service uses: one definition each.
+
+A value outside these tuples is refused by the contracts (``contracts/``) and by every catalog
+file at load (``rules.loader``). Adding one: see the checklists in docs/rules.md.
+"""
+from __future__ import annotations
+
+CATEGORIES = (
+    "food_safety",
+    "drugs_medical_devices",
+    "special_equipment",
+    "product_quality",
+    "false_advertising",
+    "counterfeit_ip_infringement",
+    "price_fraud",
+    "unfair_competition",
+    "unlicensed_operation",
+    "tax_violation",
+    "personal_data_abuse",
+    "obstructing_inspection",
+    "refusing_to_perform_decision",
+    "environmental_pollution",
+    "work_safety",
+    "contract_fraud",
+    "e_commerce_violation",
+)
+SEVERITIES = ("minor", "general", "serious", "especially_serious")
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+PENALTY_TYPES = (
+    "warning",
+    "public_criticism",
+    "fine",
+    "confiscation",
+    "licence_revocation",
+    "licence_downgrade",
+    "suspension",
+    "occupational_ban",
+    "detention_referral",
+)
+# 严重违法失信名单 and 经营异常名录; how long each lasts is in ``catalog/periods.json``.
+LISTS = ("serious_violation", "abnormal_operations")
+SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "platforms")
+RISK_CLASSES = ("A", "B", "C", "D")
