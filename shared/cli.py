@@ -9,6 +9,8 @@
     lianchen notices dead [--subscriber S]          notices that could not be delivered
     lianchen notices redeliver [ID ...] [--subscriber S | --all]   send them again
     lianchen validate-catalog [FILE]     check a measure catalog without starting anything
+                                         (no FILE: every file in catalog/, as a service does
+                                         at start, and the version of each in force)
     lianchen validate-score-model [FILE] check a score model without starting anything
     lianchen health [--all-queues]       each service, broker and store up or down; queue depths
     lianchen contracts [--check]         regenerate (or check) docs/api/openapi.json, asyncapi.json
@@ -199,12 +201,28 @@ def _json_or_error(response) -> dict:
 
 def cmd_validate_catalog(args) -> int:
     from rules.measures import Catalog, InvalidCatalog
+    if not args.file:
+        return cmd_validate_catalogs(args)
     try:
-        catalog = Catalog.load(args.file) if args.file else Catalog.load()
+        catalog = Catalog.load(args.file)
     except InvalidCatalog as exc:
         raise UserError(str(exc)) from exc
     print(f"catalog {catalog.version}: {len(catalog.measures)} measures, "
           f"{len(catalog.triggers)} triggers: valid")
+    return 0
+
+
+def cmd_validate_catalogs(args) -> int:
+    from rules import loader
+    try:
+        catalogs = loader.load()
+    except loader.InvalidCatalogFiles as exc:
+        raise UserError("no service would start:\n  " + "\n  ".join(exc.problems)) from exc
+    for name, version in sorted(catalogs.versions.items()):
+        print(f"{name:<18}{version:<16}{catalogs.paths[name]}")
+    print(f"catalog {catalogs.measures.version}: {len(catalogs.measures.measures)} measures, "
+          f"{len(catalogs.measures.triggers)} triggers; every catalog file valid, each at the "
+          f"version in force (catalog/versions.json)")
     return 0
 
 
@@ -428,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="redeliver: every dead-lettered notice")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(run=cmd_notices)
-    p = sub.add_parser("validate-catalog", help="check a measure catalog file")
+    p = sub.add_parser("validate-catalog", help="check a measure catalog file (no file: "
+                                                "every catalog file, as the services do)")
     p.add_argument("file", nargs="?")
     p.set_defaults(run=cmd_validate_catalog)
     p = sub.add_parser("validate-score-model", help="check a credit score model file")

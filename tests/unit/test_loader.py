@@ -99,3 +99,17 @@ def test_a_service_refuses_to_start_naming_the_file_and_problem(tmp_path, servic
     assert run.returncode != 0
     assert "InvalidCatalogFiles" in run.stderr and "InvalidJurisdictions" in run.stderr
     assert "agency SAMR: regions must be a non-empty list" in run.stderr
+
+
+def test_the_cli_shows_the_versions_in_force_and_names_problems(tmp_path, capsys, monkeypatch):
+    from shared.cli import main
+    assert main(["validate-catalog"]) == 0
+    out = capsys.readouterr().out
+    assert "measures.json" in out and shipped("measures.json")["version"] in out
+    periods = shipped("periods.json")
+    periods["listings"]["serious_violation"]["months"] = 0
+    monkeypatch.setenv("PERIODS_PATH", write(tmp_path, "p.json", periods))
+    assert main(["validate-catalog"]) == 2
+    err = capsys.readouterr().err
+    assert "periods.json: listings.serious_violation.months: must be a positive" in err
+    assert "Traceback" not in err
