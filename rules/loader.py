@@ -53,8 +53,8 @@ class InvalidCatalogFiles(ExceptionGroup):  # noqa: N818 - named like the other 
     """Every file of ``catalog/`` that was refused, one exception each."""
 
     def __new__(cls, errors: list[Exception]):
-        names = ", ".join(getattr(e, "file", "?") for e in errors)
-        return super().__new__(cls, f"catalog refused, the service does not start: {names}",
+        lines = "\n  ".join(_problems(errors))
+        return super().__new__(cls, f"catalog refused, the service does not start:\n  {lines}",
                                errors)
 
     def derive(self, errors):
@@ -63,11 +63,12 @@ class InvalidCatalogFiles(ExceptionGroup):  # noqa: N818 - named like the other 
     @property
     def problems(self) -> list[str]:
         """``file: problem``, every problem of every refused file."""
-        out = []
-        for error in self.exceptions:
-            for problem in getattr(error, "problems", None) or [str(error)]:
-                out.append(f"{getattr(error, 'file', '?')}: {problem}")
-        return out
+        return _problems(self.exceptions)
+
+
+def _problems(errors) -> list[str]:
+    return [f"{getattr(error, 'file', '?')}: {problem}" for error in errors
+            for problem in getattr(error, "problems", None) or [str(error)]]
 
 
 @dataclass(frozen=True)

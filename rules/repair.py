@@ -93,7 +93,6 @@ class Rules:
         self.data = data
         self.periods = periods or Periods.shipped()
         self.version = data["version"]
-        self.publicity = {"basis": self.periods.basis}
         self.repair = data["repair"]
         self.heavier = data["heavier_penalty"]
         self.deadlines = data["deadlines_working_days"]
@@ -164,7 +163,7 @@ class Rules:
         if not state.active_at(as_of):
             return Eligibility(None, as_of, [Block(
                 "record_revoked", "the record was revoked: nothing is published, nothing to "
-                "repair", self.publicity["basis"])])
+                "repair", self.periods.basis)])
         scope = self.scope_for(state, as_of)
         spec = self.repair[scope]
         blocks = (self._listing_blocks(state, spec, as_of) if scope == "serious_list"
@@ -187,14 +186,14 @@ class Rules:
         window = self.publicity_window(record)
         if window is None:
             return [Block("not_published", "a warning alone is never published: nothing to "
-                          "repair", self.publicity["basis"])]
+                          "repair", self.periods.basis)]
         if state.repairs.get("publicity") is not None:
             return [Block("already_repaired", "the penalty's publicity already ended by credit "
                           "repair", spec["basis"])]
         if not self.penalty_public(state, as_of):
             return [Block("not_public", f"the penalty is not published at this date (published "
                           f"{window[0].isoformat()} to {window[1].isoformat()})",
-                          self.publicity["basis"])]
+                          self.periods.basis)]
         barred = sorted({p["type"] for p in record["penalties"]} & set(spec["never_for_penalties"]))
         if barred:
             return [Block("not_repairable", f"publicity of {', '.join(barred)} cannot be ended by "
