@@ -93,3 +93,12 @@ def test_the_walk_allows_a_service_its_own_modules(tmp_path, monkeypatch):
                     "from . import scores\n", encoding="utf-8")
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
     assert offences() == []
+
+
+def test_every_package_is_installed_and_copied_into_the_image():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text(encoding="utf-8")
+    for package in ("services", "shared", "contracts", "rules"):
+        assert f'"{package}*"' in pyproject, f"pyproject.toml does not install {package}"
+        assert f"COPY {package} ./{package}" in dockerfile, f"the image lacks {package}/"
+    assert "COPY catalog ./catalog" in dockerfile  # what rules/loader.py reads at start
