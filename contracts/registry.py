@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from contracts.common import USCC, Instant
-from contracts.violation import CATEGORIES, LISTS, SEVERITIES, StrictSchema
+from contracts.violation import (CATEGORIES, LISTS, SEVERITIES, LegalRepresentativeSchema,
+                                 StrictSchema)
 
 ENTITY_STATUSES = ("operating", "suspended", "deregistered", "revoked")
 PLATFORM_ID = r"^[a-z0-9][a-z0-9_-]{1,63}$"
@@ -14,11 +15,14 @@ def _doc(text: str) -> dict:
     return {"metadata": {"description": text}}
 
 
-class EntityRepresentativeSchema(StrictSchema):
+class EntityRepresentativeSchema(LegalRepresentativeSchema):
+    """The legal representative a regulator registers: a document of any type
+    (``document_type``, default ``resident_id_card``), validated per type; kept only as the
+    person id (keyed HMAC) and the mask."""
+
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    id_number = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{17}[\dXx]$", error="must be an 18-character resident identity number"),
-        **_doc("stored only as a salted hash and a mask"))
+    id_number = fields.String(required=True, load_only=True,
+                              **_doc("stored only as the person id and a mask"))
 
 
 class EntitySchema(StrictSchema):
@@ -46,7 +50,12 @@ class MembershipsAnswerSchema(Schema):
 
 class RepresentativeViewSchema(Schema):
     name = fields.String(required=True, **_doc("masked in the public view"))
-    id_masked = fields.String(required=True)
+    document_type = fields.String(allow_none=True)
+    issuing_country = fields.String()
+    id_masked = fields.String(required=True, **_doc("first and last character only"))
+    person_id = fields.String(allow_none=True, **_doc(
+        "full view only; null for a record not yet migrated (docs/personal-data.md)"))
+    unmigrated = fields.Boolean()
 
 
 class EntityViolationSchema(Schema):

@@ -22,22 +22,22 @@ corrected              The entity corrected the violation promptly.
 listing                Optional ``{list, listed_at}``: ``serious_violation`` (严重违法失信名单)
                        or ``abnormal_operations`` (经营异常名录).
 region_code            Optional GB/T 2260 code of the deciding authority's region.
-legal_representative   Optional ``{name, id_number}``: the resident identity number
-                       (GB 11643, check character verified) is never stored, published or
-                       logged in full: on load it becomes ``id_number_masked``
-                       (``110101********123X``) and ``id_number_hash`` (HMAC-SHA256 keyed by
-                       ``LIANCHEN_PII_PEPPER``), which is what every event and store carries.
+legal_representative   Optional ``{name, document_type, id_number, issuing_country?}``:
+                       the document (resident identity card, residence permits, foreign
+                       permanent resident card, travel permits, passports; validated per
+                       type by ``shared.identity``) is never stored, published or logged in
+                       full: on load it becomes ``person_id`` (HMAC-SHA256 keyed by
+                       ``LIANCHEN_PII_KEY``) and ``id_masked`` (``1****************X``),
+                       which is what every event and store carries.
 =====================  ===================================================================
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 from datetime import datetime, timezone
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from shared import identity
 from contracts.common import NUL_PROBLEM, USCC, Instant, nul_paths, reject_operator_keys, visible
 from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, SEVERITIES  # noqa: F401 (re-exported)
 
@@ -84,56 +84,64 @@ class ListingSchema(StrictSchema):
     listed_at = Instant(required=True)
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
-def id_number_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid 18-character resident identity number, or None."""
-    if not isinstance(value, str) or len(value) != 18 or not value[:17].isdigit():
-        return "must be 18 characters: 17 digits and a check character"
-    check = _ID_CHECK[sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS)) % 11]
-    if value[17].upper() != check:
-        return "check character does not match"
-    return None
-
-
-def pii_pepper() -> bytes:
-    return os.environ.get("LIANCHEN_PII_PEPPER", "lianchen-development-pepper").encode()
-
-
-def protect_id_number(value: str) -> dict:
-    value = value.upper()
-    return {"id_number_masked": f"{value[:6]}********{value[-4:]}",
-            "id_number_hash": hmac.new(pii_pepper(), value.encode(), hashlib.sha256).hexdigest()}
-
-
 class LegalRepresentativeSchema(StrictSchema):
-    """Input: ``{name, id_number}``; stored and published: ``{name, id_number_masked,
-    id_number_hash}`` (the protected form is accepted on load too, e.g. from an event)."""
+    """Input: ``{name, document_type, id_number, issuing_country?}`` (``document_type``
+    defaults to ``resident_id_card``; ``issuing_country`` is for passports). Stored and
+    published: ``{name, document_type, person_id, id_masked, issuing_country?}``: the number is
+    turned into the keyed person id and the mask on load (``shared.identity``; only a process
+    holding the identity key can load the input form). Also read: the protected form (events,
+    stores, a dead letter whose number was replaced), an unmigrated record (``person_id``
+    null, ``legacy_ref``) and the form before issue 19 (``id_number_masked`` and
+    ``id_number_hash``), which is re-masked and loses its hash on load."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    document_type = fields.String(validate=validate.OneOf(identity.DOCUMENT_TYPES))
     id_number = fields.String(load_only=True)
-    id_number_masked = fields.String(validate=validate.Regexp(r"^\d{6}\*{8}\d{3}[\dX]$"))
-    id_number_hash = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    issuing_country = fields.String(validate=validate.Regexp(
+        r"^[A-Za-z]{3}$", error="must be an ISO 3166-1 alpha-3 code"))
+    person_id = fields.String(allow_none=True, validate=validate.Regexp(
+        identity.PERSON_ID, error="must be a person id (p1_ and 64 hex digits)"))
+    id_masked = fields.String(validate=validate.Regexp(
+        r"^[0-9A-Z]?\*+[0-9A-Z]?$", error="must be a masked number (first and last character)"))
+    legacy_ref = fields.String(validate=validate.Regexp(r"^l1_[0-9a-f]{64}$"))
+    unmigrated = fields.Boolean()
+    # before issue 19 (read only, converted on load)
+    id_number_masked = fields.String(load_only=True)
+    id_number_hash = fields.String(load_only=True)
 
     @validates_schema
     def _one_form(self, data, **kwargs):
+        protected = {"person_id", "id_masked", "legacy_ref", "unmigrated"} & set(data)
+        legacy = {"id_number_masked", "id_number_hash"} & set(data)
         if "id_number" in data:
-            problem = id_number_problem(data["id_number"])
-            if problem:
-                raise ValidationError(problem, "id_number")
-            if "id_number_masked" in data or "id_number_hash" in data:
-                raise ValidationError("send id_number only", "id_number")
-        elif ("id_number_masked" in data) != ("id_number_hash" in data):
-            raise ValidationError("id_number_masked and id_number_hash go together",
-                                  "id_number_hash")
+            if protected or legacy:
+                raise ValidationError("send id_number without person_id or id_masked",
+                                      "id_number")
+            try:
+                identity.document(data.get("document_type", "resident_id_card"),
+                                  data["id_number"], data.get("issuing_country"))
+            except identity.DocumentProblem as exc:
+                raise ValidationError(exc.problem, exc.field) from None
+        elif legacy:
+            if len(legacy) != 2:
+                raise ValidationError("id_number_masked and id_number_hash go together",
+                                      "id_number_hash")
+        elif "id_masked" not in data:
+            raise ValidationError("an identity document number is required", "id_number")
+        elif not data.get("person_id") and not data.get("unmigrated"):
+            raise ValidationError("a protected document needs its person id", "person_id")
 
     @post_load
     def _protect(self, data, **kwargs):
         raw = data.pop("id_number", None)
         if raw is not None:
-            data.update(protect_id_number(raw))
+            doc = identity.document(data.pop("document_type", "resident_id_card"), raw,
+                                    data.pop("issuing_country", None))
+            data.update(identity.protect(doc))
+        elif "id_number_masked" in data:
+            data["id_masked"] = identity.remask(data.pop("id_number_masked"))
+            data.pop("id_number_hash", None)
+            data.update(person_id=None, unmigrated=True)
         return data
 
 

@@ -14,15 +14,20 @@ import sys
 import structlog
 from nameko.extensions import DependencyProvider
 
+from shared import identity
+
 _configured = False
-# 18-character identity numbers (居民身份证) never reach a log line in full.
-_ID_NUMBER = re.compile(r"\b(\d{6})\d{8}(\d{3}[\dXx])\b")
+# 18-character identity numbers (居民身份证, residence permits, 2023 permanent resident cards)
+# and 2017 permanent resident cards never reach a log line in full; no other number should
+# be logged at all (intake turns documents into person ids before anything is logged).
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|[A-Z]{3}\d{12})(?![0-9A-Za-z])")
 _SECRET_KEYS = {"password", "secret", "token", "api_key", "authorization", "credential"}
 
 
 def mask_id_numbers(text: str) -> str:
-    """``110101199001011234`` -> ``110101********1234`` wherever it appears in ``text``."""
-    return _ID_NUMBER.sub(r"\1********\2", text)
+    """``110101199001011234`` -> ``1****************4`` (``shared.identity.mask``) wherever it
+    appears in ``text``."""
+    return _ID_NUMBER.sub(lambda m: identity.mask(m.group(0)), text)
 
 
 def _scrub(_logger, _name, event_dict):
@@ -30,7 +35,7 @@ def _scrub(_logger, _name, event_dict):
         if key.lower() in _SECRET_KEYS:
             event_dict[key] = "***"
         elif isinstance(event_dict[key], str):
-            event_dict[key] = _ID_NUMBER.sub(r"\1********\2", event_dict[key])
+            event_dict[key] = mask_id_numbers(event_dict[key])
     return event_dict
 
 

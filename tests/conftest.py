@@ -15,3 +15,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The tests may run without an identity key (shared.identity): the development flag, which
+# only the tests and `make run` set. The end-to-end system sets a random real key instead.
+os.environ.setdefault("LIANCHEN_DEV", "1")

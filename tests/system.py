@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -52,7 +53,9 @@ class System:
         self.db_prefix = self.tag
         self.instances = instances
         self.log_dir = log_dir or ROOT / "var" / "log" / "e2e"
-        self.extra_env = extra_env or {}
+        # A real identity key (not the development one), the same for every service of the run
+        self.identity_key = secrets.token_hex(32)
+        self.extra_env = {"LIANCHEN_PII_KEY": self.identity_key, **(extra_env or {})}
         self.ports: dict[str, list[int]] = {}
         self.processes: list[subprocess.Popen] = []
         self._keys: dict[tuple, str] = {}
@@ -76,7 +79,7 @@ class System:
     def _spawn(self, service: str, i: int) -> None:
         nameko = [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml"]
         port = self.ports[service][i]
-        env = {**os.environ, "AMQP_URI": self.amqp_uri, "MONGO_URI": MONGO_URI,
+        env = {**{k: v for k, v in os.environ.items() if k != "LIANCHEN_DEV"}, "AMQP_URI": self.amqp_uri, "MONGO_URI": MONGO_URI,
                "DB_PREFIX": self.db_prefix, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                "RETRY_BASE_DELAY_MS": "50", "PYTHONUNBUFFERED": "1", **self.extra_env}
         log = open(self.log_dir / f"{self.tag}-{service}-{i}.log", "ab")

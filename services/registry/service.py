@@ -1,7 +1,6 @@
 """Entity registry: market entities keyed by USCC, and their platform memberships."""
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
@@ -13,6 +12,7 @@ from contracts.registry import EntitySchema, MembershipSchema
 from rules import uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared.identity import IdentityKey
 from shared.locks import store_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -30,12 +30,6 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 1) if name else name
 
 
-def protect_identity(number: str) -> dict:
-    """Never store an identity number in clear: keep a salted hash (for matching) and a mask."""
-    digest = hashlib.sha256(("lianchen-id:" + number.upper()).encode()).hexdigest()
-    return {"id_hash": digest, "id_masked": number[:3] + "*" * 11 + number[-4:]}
-
-
 @published
 class RegistryService:
     name = "registry"
@@ -44,6 +38,7 @@ class RegistryService:
     dispatch = Dispatcher()
     log = Log()
     correlation_id = CorrelationId()
+    identity = IdentityKey()  # a regulator's PUT carries a document: this service keys it
 
     # -- events ----------------------------------------------------------------------------
     @event_handler("violations", "ViolationRecorded")
@@ -102,7 +97,9 @@ class RegistryService:
                    "updated_at": now}
         rep = data.get("legal_representative")
         if rep:
-            fields_["legal_representative"] = {"name": rep["name"], **protect_identity(rep["id_number"])}
+            # Loaded by the contract into the person id and the mask (this service holds
+            # the identity key); the number itself is gone.
+            fields_["legal_representative"] = rep
         event = make_event("EntityRegistered", {
             "uscc": code, "name": data["name"], "provisional": False,
             "region_code": facts.region_code, "entity_type": facts.entity_type},
@@ -157,8 +154,10 @@ class RegistryService:
         rep = doc.get("legal_representative")
         if rep:
             rep.pop("id_hash", None)
+            rep.pop("legacy_ref", None)
             if public:
                 rep["name"] = mask_name(rep["name"])
+                rep.pop("person_id", None)
         doc["violations"] = [
             {k: v for k, v in d.items() if k != "uscc"} | {"violation_id": d["_id"]}
             for d in self.db.entity_violations.find({"uscc": code}).sort("decided_at", -1)

@@ -12,9 +12,11 @@ import re
 from datetime import datetime
 
 from rules.repair import RecordState, Rules
+from shared import identity
 
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|[A-Z]{3}\d{12})(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(1[3-9]\d)\d{4}(\d{4})(?![0-9A-Za-z])")
+_MASKED = re.compile(r"^[0-9A-Z]?\*+[0-9A-Z]?$")
 _PERSON_KEYS = {"legal_representative", "operator", "person", "contact"}
 _NAME_KEYS = {"name", "person_name"}
 _ID_KEYS = {"id_number", "identity_number", "passport_number"}
@@ -24,7 +26,7 @@ _IDENTIFIER_KEYS = {"uscc", "agency_code", "document_number"}
 
 
 def mask_text(text: str) -> str:
-    text = _ID_NUMBER.sub(r"\1********\2", text)
+    text = _ID_NUMBER.sub(lambda m: identity.mask(m.group(0)), text)
     return _MOBILE.sub(r"\1****\2", text)
 
 
@@ -39,8 +41,7 @@ def mask(value, person: bool = False):
         out = {}
         for key, item in value.items():
             if key in _ID_KEYS and isinstance(item, str):
-                out[key] = item[:3] + "*" * max(len(item) - 7, 0) + item[-4:] if len(item) > 7 \
-                    else "*" * len(item)
+                out[key] = item if _MASKED.match(item) else identity.mask(item)
             elif key in _IDENTIFIER_KEYS and not person:
                 out[key] = item
             elif person and key in _NAME_KEYS and isinstance(item, str):
@@ -57,10 +58,10 @@ def mask(value, person: bool = False):
 
 def _representative(rep: dict | None) -> dict | None:
     """A natural person: the name masked and the identity number in its masked form only
-    (the keyed hash is for matching inside the platform, never published)."""
+    (the person id is for matching inside the platform, never published)."""
     if not rep:
         return None
-    return {"name": mask_name(rep["name"]), "id_number": rep.get("id_number_masked")}
+    return {"name": mask_name(rep["name"]), "id_number": rep.get("id_masked")}
 
 
 def public_record(uscc: str, states: list[RecordState], reviews: dict[str, list[tuple]],

@@ -8,6 +8,7 @@ from nameko.timer import timer
 
 from shared.outbox import Outbox
 from shared.auth import Caller
+from shared.identity import IdentityKey
 from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -33,6 +34,7 @@ class ViolationsService:
     log = Log()
     correlation_id = CorrelationId()
     caller = Caller()
+    identity = IdentityKey()  # agencies' records carry documents: this service keys them
 
     def _intake(self) -> Intake:
         return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id, self.caller)

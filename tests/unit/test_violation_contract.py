@@ -78,20 +78,23 @@ def test_event_roundtrip_validates_payload():
 
 
 def _id_number(body17: str) -> str:
-    from contracts.violation import _ID_CHECK, _ID_WEIGHTS
-    return body17 + _ID_CHECK[sum(int(c) * w for c, w in zip(body17, _ID_WEIGHTS)) % 11]
+    """``body17`` completed with its GB 11643 (MOD 11-2) check character."""
+    from stdnum.cn import ric
+    return body17 + ric.calc_check_digit(body17 + "0")
 
 
-def test_a_legal_representatives_id_number_is_masked_and_hashed_on_load():
+def test_a_legal_representatives_id_number_becomes_a_person_id_and_a_mask_on_load():
     from contracts.violation import ViolationSchema
+    from shared import identity
     number = _id_number("11010119800101123")
     body = violation(legal_representative={"name": "张三", "id_number": number})
     loaded = ViolationSchema().load(body)
     dumped = ViolationSchema().dump(loaded)
     rep = dumped["legal_representative"]
     assert number not in str(dumped) and "id_number" not in rep
-    assert rep["id_number_masked"] == number[:6] + "********" + number[-4:]
-    assert len(rep["id_number_hash"]) == 64
+    assert rep["id_masked"] == number[0] + "*" * 16 + number[-1]
+    assert rep["document_type"] == "resident_id_card"
+    assert rep["person_id"] == identity.person_id(identity.document("resident_id_card", number))
     # the protected form loads again unchanged (events, stored records)
     assert ViolationSchema().dump(ViolationSchema().load(dumped)) == dumped
 
@@ -104,6 +107,24 @@ def test_a_bad_id_number_is_refused_naming_the_field():
         ViolationSchema().load(violation(legal_representative={"name": "李四",
                                                                "id_number": wrong}))
     assert "check character" in str(err.value.messages["legal_representative"]["id_number"])
+
+
+def test_a_mainland_number_with_an_impossible_birth_date_is_refused_naming_the_field():
+    from contracts.violation import ViolationSchema
+    number = _id_number("11010119800231123")  # 31 February
+    with pytest.raises(ValidationError) as err:
+        ViolationSchema().load(violation(legal_representative={"name": "李四",
+                                                               "id_number": number}))
+    assert "birth date" in str(err.value.messages["legal_representative"]["id_number"])
+
+
+def test_the_form_before_issue_19_is_remasked_and_loses_its_hash_on_load():
+    from contracts.violation import ViolationSchema
+    old = {"name": "张三", "id_number_masked": "110101********123X", "id_number_hash": "a" * 64}
+    rep = ViolationSchema().dump(ViolationSchema().load(
+        violation(legal_representative=old)))["legal_representative"]
+    assert rep == {"name": "张三", "id_masked": "1****************X", "person_id": None,
+                   "unmigrated": True}
 
 
 @pytest.mark.parametrize("extra, field", [
