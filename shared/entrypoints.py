@@ -143,11 +143,15 @@ class _Failures:
     def _config_int(self, key, default):
         return int(self.container.config.get(key, default))
 
+    def _body(self, message):
+        """The body a retried or dead-lettered copy carries (``ReliableConsumer(redact=)``)."""
+        return message.body
+
     def _publish(self, message, exchange, routing_key, headers, declare, expiration=None):
         amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
         with get_producer(amqp_uri, confirms=True) as producer:
             producer.publish(
-                message.body,
+                self._body(message),
                 exchange=exchange,
                 routing_key=routing_key,
                 headers=headers,
@@ -308,9 +312,20 @@ class ReliableConsumer(_Failures, Consumer):
     queue_consumer = TolerantQueueConsumer()
     guard = Guard()
 
-    def __init__(self, queue, *, roles, **kwargs):
+    def __init__(self, queue, *, roles, redact=None, **kwargs):
+        """``redact(body: bytes) -> bytes``: what a retried or dead-lettered copy keeps of
+        the body (violations' intake replaces identity numbers by person ids and masks)."""
         self.roles = roles if roles is PUBLIC else tuple(roles)
+        self.redact = redact
         super().__init__(queue, **kwargs)
+
+    def _body(self, message):
+        if self.redact is None:
+            return message.body
+        body = message.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        return self.redact(body)
 
     def setup(self):
         super().setup()

@@ -339,3 +339,55 @@ class Keyholder:
 
     def legacy_refs(self, number: str) -> list[str]:
         return [legacy_ref(h, self.key) for h in legacy_hashes(number)]
+
+
+# -- redaction of raw bodies (retry and dead-letter copies) --------------------------------
+def redact(value, key: bytes | None = None):
+    """A copy of a submitted body with every ``id_number`` replaced: a valid document by its
+    protected form (so a replay still records it), an invalid one by its mask (a replay is
+    refused again, naming the field). Numbers anywhere else in the text are masked too."""
+    from shared.logging import mask_id_numbers  # shared.logging imports this module
+    if isinstance(value, dict):
+        out = {k: redact(v, key) for k, v in value.items() if k != "id_number"}
+        if "id_number" in value:
+            try:
+                doc = document(value.get("document_type", "resident_id_card"),
+                               value["id_number"], value.get("issuing_country"))
+            except DocumentProblem:
+                out["id_number"] = mask(value["id_number"]) if isinstance(
+                    value["id_number"], str) else None
+            else:
+                for name in ("document_type", "issuing_country"):
+                    out.pop(name, None)
+                out.update(protect(doc, key))
+        return out
+    if isinstance(value, list):
+        return [redact(item, key) for item in value]
+    if isinstance(value, str):
+        return mask_id_numbers(value)
+    return value
+
+
+def mask_documents(value):
+    """A copy of ``value`` with every ``id_number`` masked and numbers in text masked: for
+    places without the key (the importer's rejected-records file, on the agency's side)."""
+    from shared.logging import mask_id_numbers
+    if isinstance(value, dict):
+        return {k: (mask(v) if k == "id_number" and isinstance(v, str) else mask_documents(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_documents(item) for item in value]
+    if isinstance(value, str):
+        return mask_id_numbers(value)
+    return value
+
+
+def redact_body(body: bytes, key: bytes | None = None) -> bytes:
+    """``redact`` over a JSON body; a body that is not JSON keeps only masked numbers."""
+    import json
+    from shared.logging import mask_id_numbers
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return mask_id_numbers(body.decode("utf-8", "replace")).encode("utf-8")
+    return json.dumps(redact(value, key), ensure_ascii=False).encode("utf-8")

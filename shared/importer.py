@@ -18,6 +18,9 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from shared.identity import mask_documents
+from shared.logging import mask_id_numbers
+
 CSV_COLUMNS = ("agency_code", "document_number", "uscc", "entity_name", "category", "severity",
                "penalties", "law", "article", "occurred_at", "decided_at", "first_offence",
                "corrected", "listing", "listed_at")
@@ -133,7 +136,8 @@ def _send(session, base_url, fingerprint, batch, summary: Summary, rejected) -> 
         if isinstance(item, str):  # not JSON at all: rejected here, never sent
             summary.rejected += 1
             rejected.write(json.dumps({"line": line_no, "errors": [
-                {"field": "(line)", "problem": "not valid JSON"}], "raw": item[:2000]},
+                {"field": "(line)", "problem": "not valid JSON"}],
+                "raw": mask_id_numbers(item[:2000])},
                 ensure_ascii=False) + "\n")
             continue
         records.append(item)
@@ -158,7 +162,10 @@ def _send(session, base_url, fingerprint, batch, summary: Summary, rejected) -> 
             else:
                 summary.rejected += 1
                 rejected.write(json.dumps({"line": line_no, "status": status,
-                                           "errors": result.get("errors", []), "record": record},
+                                           "errors": result.get("errors", []),
+                                           # identity numbers masked: the line number finds
+                                           # the record in the agency's own file
+                                           "record": mask_documents(record)},
                                           ensure_ascii=False) + "\n")
     rejected.flush()
     summary.offset += len(batch)

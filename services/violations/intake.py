@@ -20,6 +20,7 @@ from contracts.events import make_event
 from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
 from shared.outbox import Outbox
 from shared.locks import store_lock
+from shared.identity import redact
 from shared.logging import mask_id_numbers
 from shared.store import insert_once
 
@@ -272,9 +273,10 @@ def _not_an_object(raw):
 
 def _safe_raw(raw) -> str:
     """The rejected payload as text (never as a document: it may hold ``$`` keys), with
-    identity numbers masked: a rejected record is kept, its personal data is not."""
+    identity documents replaced by person id and mask (``shared.identity.redact``): a
+    rejected record is kept, its personal data is not."""
     try:
-        text = json.dumps(raw, ensure_ascii=False, default=str)
+        text = json.dumps(redact(raw), ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         text = repr(raw)
     return mask_id_numbers(text[:20000])

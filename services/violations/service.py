@@ -8,7 +8,7 @@ from nameko.timer import timer
 
 from shared.outbox import Outbox
 from shared.auth import Caller
-from shared.identity import IdentityKey
+from shared.identity import IdentityKey, redact_body as identity_redact
 from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -40,7 +40,9 @@ class ViolationsService:
         return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id, self.caller)
 
     # -- AMQP: routing keys violation.record | violation.amend | violation.revoke --------
-    @consume(INTAKE_QUEUE, roles=("agency",))
+    # A message that fails goes to retry.violations.intake or dlq.violations.intake: those
+    # copies carry person ids and masks, never an identity number (shared.identity.redact).
+    @consume(INTAKE_QUEUE, roles=("agency",), redact=identity_redact)
     def on_intake(self, body, meta):
         """Routing key ``violation.record`` | ``violation.amend`` | ``violation.revoke``; the
         body is the record, the amendment or the revocation; the AMQP ``message_id`` property

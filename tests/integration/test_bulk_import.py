@@ -91,3 +91,28 @@ def test_import_and_http_store_the_same_record_identically(tmp_path, base_url, d
     via_import = db("violations").violations.find_one({})
     assert via_import["record"] == via_http["record"]
     assert via_import["fingerprint"] == via_http["fingerprint"]
+
+
+def test_the_rejected_records_file_never_holds_an_identity_number(tmp_path, base_url, db):
+    """A refused record with a legal representative's document: the rejected-records file and
+    the rejections store keep the mask, the accepted one the person id; never the number."""
+    passport, resident = "X1234567", "11010119900307803X"
+    bad = violation(document_number="IMP-PII-1", penalties=[{"type": "fine", "amount": "-1"}],
+                    legal_representative={"name": "陈大文", "document_type": "passport",
+                                          "issuing_country": "USA", "id_number": passport})
+    good = violation(document_number="IMP-PII-2",
+                     legal_representative={"name": "陈大文", "id_number": resident})
+    path = tmp_path / "people.jsonl"
+    path.write_text(json.dumps(bad, ensure_ascii=False) + "\n"
+                    + json.dumps(good, ensure_ascii=False) + "\n"
+                    + '{"not json", "id": "' + resident + '"\n', encoding="utf-8")
+    summary = run_import(path, base_url, batch_size=50, progress=False)
+    assert summary.accepted == 1 and summary.rejected == 2
+    text = open(summary.rejected_file, encoding="utf-8").read()
+    assert passport not in text and resident not in text
+    assert "X******7" in text and "1****************X" in text
+    rejection = db("violations").rejections.find_one({"document_number": "IMP-PII-1"})
+    assert passport not in str(rejection) and "X******7" in rejection["raw"]
+    stored = db("violations").violations.find_one({"_id": good["agency_code"] + "/IMP-PII-2"})
+    rep = stored["record"]["legal_representative"]
+    assert rep["person_id"].startswith("p1_") and resident not in str(stored)

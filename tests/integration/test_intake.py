@@ -154,3 +154,33 @@ def test_dead_letters_can_be_listed_and_replayed_after_a_fix(violations, agency,
     again = wait_for(lambda: list_dead_letters(config["AMQP_URI"], "dlq.violations.intake"),
                      message="the replayed message back in the DLQ")
     assert len(again) == 1 and again[0].attempts == 1
+
+
+def test_a_dead_lettered_intake_message_carries_the_person_id_never_the_number(
+        violations, agency, db, queue_reader):
+    """The AMQP message brings the number into lianchen.intake by nature; its dead-letter copy
+    has it replaced by the person id and the mask (a valid number) or by the mask alone (an
+    invalid one), and the redacted copy, once fixed, records the same person."""
+    from shared import identity
+    number, wrong = "11010119900307803X", "110101199003078031"
+    body = violation(entity_name="", legal_representative={"name": "陈大文", "id_number": number})
+    publish_and_wait(violations, agency, body)
+    bad_number = violation(legal_representative={"name": "陈大文", "id_number": wrong})
+    publish_and_wait(violations, agency, bad_number)
+    letters = queue_reader.get_all("dlq.violations.intake", expect=2)
+    for properties, raw in letters:
+        assert number.encode() not in raw and wrong.encode() not in raw
+        assert number not in str(properties.headers) and wrong not in str(properties.headers)
+    first, second = (json.loads(raw) for _, raw in letters)
+    expected = identity.person_id(identity.document("resident_id_card", number))
+    assert first["legal_representative"] == {"name": "陈大文", "document_type": "resident_id_card",
+                                             "person_id": expected,
+                                             "id_masked": "1****************X"}
+    assert second["legal_representative"]["id_number"] == "1****************1"
+    for collection in ("rejections", "violations", "outbox"):
+        assert number not in str(list(db("violations")[collection].find({})))
+    fixed = {**first, "entity_name": "福州市某某食品有限公司"}
+    _, result = publish_and_wait(violations, agency, fixed)
+    assert result.get()["status"] == "recorded"
+    stored = db("violations").violations.find_one({"_id": result.get()["violation_id"]})
+    assert stored["record"]["legal_representative"]["person_id"] == expected
