@@ -54,7 +54,7 @@ def test_answers_of_the_main_endpoints_conform_to_their_contracts(system):
     # registry
     conforms("registry", regulator.put(system.url("registry", f"/v1/registry/entities/{code}"), json={
         "name": body["entity_name"], "industry": "food",
-        "legal_representative": {"name": "张三", "id_number": "350102199001011234"}}))
+        "legal_representative": {"name": "张三", "id_number": "350102199001011238"}}))
     conforms("registry", platform.post(system.url(
         "registry", f"/v1/registry/entities/{code}/memberships"),
         json={"platform_id": "contract-mall", "shop_id": "s-1"}))

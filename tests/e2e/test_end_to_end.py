@@ -93,14 +93,42 @@ def test_every_decision_is_in_a_ledger_that_verifies(system):
         assert verdict.ok and verdict.entries > 0, (service, verdict)
 
 
-def test_identity_numbers_are_nowhere_in_the_store_or_the_logs(system):
-    """Accepted and rejected records with a legal representative's identity number: no store
-    document and no log line of any service holds the number in full."""
+def _queue_bodies(vhost: str) -> dict[str, list[str] | str]:
+    """Every message in every queue of ``vhost`` (looked at, requeued), by queue; a queue
+    that could not be read (gone, exclusive to its consumer) maps to the broker's reason."""
+    import requests
+    from urllib.parse import quote
+    from shared.broker_admin import management_url
+    base, auth = management_url()
+    found = {}
+    for queue in requests.get(f"{base}/api/queues/{quote(vhost, safe='')}", auth=auth,
+                              timeout=30).json():
+        if not queue.get("messages"):
+            found[queue["name"]] = []
+            continue
+        got = requests.post(
+            f"{base}/api/queues/{quote(vhost, safe='')}/{quote(queue['name'], safe='')}/get",
+            auth=auth, timeout=30, json={"count": 10_000, "ackmode": "ack_requeue_true",
+                                         "encoding": "auto"}).json()
+        found[queue["name"]] = ([m["payload"] + str(m.get("properties", {}).get("headers", {}))
+                                 for m in got] if isinstance(got, list) else str(got))
+    return found
+
+
+def test_identity_numbers_are_nowhere_in_the_stores_queues_or_logs(system):
+    """Accepted and rejected records and a registered entity with a legal representative's
+    identity number: the same person id in violations and registry, and no database, queue
+    (dead letters included) or log file of the run holds the number in full."""
     import pymongo
     from tests.unit.test_violation_contract import _id_number
     number = _id_number("35010219851231567")
-    body = violation(legal_representative={"name": "王五", "id_number": number})
-    bad = violation(legal_representative={"name": "王五", "id_number": number}, entity_name="")
+    rep = {"name": "王五", "id_number": number}
+    body = violation(legal_representative=rep)
+    bad = violation(legal_representative=rep, entity_name="")
+    regulator = system.session("regulator", "samr")
+    assert regulator.put(system.url("registry", f"/v1/registry/entities/{body['uscc']}"),
+                         json={"name": body["entity_name"], "legal_representative": rep}
+                         ).status_code in (200, 201)
     with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
         agency.publish(body)
         rejected_id = agency.publish(bad)
@@ -111,17 +139,37 @@ def test_identity_numbers_are_nowhere_in_the_store_or_the_logs(system):
     rejections = system.db("violations").rejections
     system.wait_for(lambda: rejections.find_one({"_id": rejected_id}),
                     message="the bad record kept as a rejection")
+    from shared.broker_admin import queue_depths
+    system.wait_for(lambda: queue_depths(system.vhost).get("dlq.violations.intake", 0) >= 1,
+                    message="the bad record in the dead-letter queue")
     stored = system.db("violations").violations.find_one(
         {"_id": f"{body['agency_code']}/{body['document_number']}"})
-    assert stored["record"]["legal_representative"]["id_number_masked"].startswith("350102")
+    kept = stored["record"]["legal_representative"]
+    assert kept["id_masked"] == number[0] + "*" * 16 + number[-1]
+    registered = system.db("registry").entities.find_one({"_id": body["uscc"]})
+    assert registered["legal_representative"]["person_id"] == kept["person_id"]  # one person
+
     from tests.system import MONGO_URI
     client = pymongo.MongoClient(MONGO_URI)
-    found_in = []
+    looked, found_in = [], []
     for name in client.list_database_names():
         if name.startswith(system.db_prefix + "_"):
             for collection in client[name].list_collection_names():
+                looked.append(f"db {name}.{collection}")
                 if any(number in str(doc) for doc in client[name][collection].find({})):
-                    found_in.append(f"{name}.{collection}")
-    assert found_in == []
-    for log in system.log_dir.glob(f"{system.tag}-*.log"):
-        assert number not in log.read_text(encoding="utf-8", errors="replace"), log.name
+                    found_in.append(f"db {name}.{collection}")
+    for queue, bodies in _queue_bodies(system.vhost).items():
+        if isinstance(bodies, str):
+            looked.append(f"queue {queue} (not readable: {bodies[:120]})")
+            assert not queue.startswith(("dlq.", "retry.", "violations.", "lianchen")), bodies
+            continue
+        looked.append(f"queue {queue} ({len(bodies)} messages)")
+        if any(number in text for text in bodies):
+            found_in.append(f"queue {queue}")
+    for log in sorted(system.log_dir.glob(f"{system.tag}-*.log")):
+        looked.append(f"log {log.name}")
+        if number in log.read_text(encoding="utf-8", errors="replace"):
+            found_in.append(f"log {log.name}")
+    print("looked for the identity number in:\n  " + "\n  ".join(looked))
+    assert any(w.startswith("queue dlq.violations.intake (1") for w in looked), looked
+    assert sum(w.startswith("db ") for w in looked) >= 6 and found_in == [], found_in

@@ -113,7 +113,7 @@ def test_life_of_one_entity(system):
                        "the listing in the public record")
     (penalty,) = public["penalties"]
     assert penalty["document_number"] == body["document_number"]
-    assert penalty["legal_representative"] == {"name": "陈**", "id_number": "110***********803X"}
+    assert penalty["legal_representative"] == {"name": "陈**", "id_number": "1****************X"}
     assert "11010119900307803X" not in str(public)
     assert [entry["list"] for entry in public["listings"]] == ["serious_violation"]
 
