@@ -387,6 +387,31 @@ def cmd_audit(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_pii(args) -> int:
+    """Re-mask identity data stored before issue 19 and link what the sources resent; report
+    how many copies stayed unmigrated (docs/personal-data.md)."""
+    from shared import identity
+    from shared.mongo import connect
+    from shared.pii_migration import migrate
+    try:
+        key = identity.load_key()
+    except identity.IdentityKeyMissing as exc:
+        raise UserError(str(exc)) from exc
+    prefix = os.environ.get("DB_PREFIX") or "lianchen"
+    try:
+        report = migrate(connect(os.environ.get("MONGO_URI")), prefix, key, args.dry_run)
+    except Exception as exc:  # noqa: BLE001 - the store is down: a user-facing error
+        raise UserError(f"store unreachable: {type(exc).__name__}: {exc}") from exc
+    verb = "would change" if args.dry_run else "changed"
+    print(f"scanned {report.documents} documents; {verb} {report.changed} "
+          f"({report.remasked} copies re-masked, {report.linked} linked to a person id)")
+    for where, count in sorted(report.by_collection.items()):
+        print(f"    {where}: {count}")
+    print(f"unmigrated: {report.unmigrated} copies keep no person id until the source "
+          "resends the number (then run this again)")
+    return 0
+
+
 def _request(method, url, **kwargs):
     headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {_credential()}"}
     try:
@@ -468,6 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("verify",))
     p.add_argument("--service", help="only this service's ledger")
     p.set_defaults(run=cmd_audit)
+    p = sub.add_parser("pii", help="migrate identity data stored before issue 19")
+    p.add_argument("action", choices=("migrate",))
+    p.add_argument("--dry-run", action="store_true", help="count only, change nothing")
+    p.set_defaults(run=cmd_pii)
     p = sub.add_parser("health", help="services, broker and store up or down; queue depths")
     p.add_argument("--vhost", help="broker virtual host (default: from AMQP_URI)")
     p.add_argument("--all-queues", action="store_true", help="list empty queues too")

@@ -12,7 +12,9 @@ from contracts.registry import EntitySchema, MembershipSchema
 from rules import uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from shared import identity as identity_documents
 from shared.identity import IdentityKey
+from shared.pii_migration import link_legacy
 from shared.locks import store_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
@@ -88,7 +90,8 @@ class RegistryService:
     @http("PUT", "/v1/registry/entities/<string:code>", roles=("regulator",))
     def put_entity(self, request, code):
         code = _code(code)
-        data = EntitySchema().load(read_json(request))
+        raw = read_json(request)
+        data = EntitySchema().load(raw)
         facts = uscc_codes.facts(code)
         now = datetime.now(timezone.utc)
         fields_ = {"name": data["name"], "industry": data["industry"], "status": data["status"],
@@ -100,6 +103,10 @@ class RegistryService:
             # Loaded by the contract into the person id and the mask (this service holds
             # the identity key); the number itself is gone.
             fields_["legal_representative"] = rep
+            if rep["document_type"] == "resident_id_card":
+                link_legacy(self.db, self.identity, identity_documents.document(
+                    "resident_id_card", raw["legal_representative"]["id_number"]).number,
+                    rep["person_id"])
         event = make_event("EntityRegistered", {
             "uscc": code, "name": data["name"], "provisional": False,
             "region_code": facts.region_code, "entity_type": facts.entity_type},

@@ -20,7 +20,9 @@ from contracts.events import make_event
 from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
 from shared.outbox import Outbox
 from shared.locks import store_lock
+from shared import identity
 from shared.identity import redact
+from shared.pii_migration import link_legacy
 from shared.logging import mask_id_numbers
 from shared.store import insert_once
 
@@ -54,8 +56,10 @@ def ensure_indexes(db) -> None:
 
 
 class Intake:
-    def __init__(self, db, dispatch, jurisdictions, correlation_id: str, caller=None):
+    def __init__(self, db, dispatch, jurisdictions, correlation_id: str, caller=None,
+                 identity=None):
         self.db = db
+        self.identity = identity  # the key holder (shared.identity.Keyholder)
         self.caller = caller
         self.dispatch = dispatch
         self.jurisdictions = jurisdictions
@@ -101,6 +105,7 @@ class Intake:
         if refusal:
             return self._reject(raw, refusal, via=via, message_id=message_id)
         record = ViolationSchema().dump(loaded)
+        self._link_legacy(raw, record)
         key = violation_key(record["agency_code"], record["document_number"])
         digest = fingerprint(record)
         now = datetime.now(timezone.utc)
@@ -145,6 +150,7 @@ class Intake:
         if refusal:
             return self._reject(raw, refusal, via=via, message_id=message_id)
         record = ViolationSchema().dump(new)
+        self._link_legacy(raw.get("violation"), record)
         key = violation_key(record["agency_code"], record["document_number"])
         digest = fingerprint(record)
         with store_lock(self.db.violations, key):  # any instance may take the command
@@ -232,6 +238,17 @@ class Intake:
         return Outcome("revoked", key, version, events=[event["event_id"]])
 
     # -- helpers ---------------------------------------------------------------------------
+    def _link_legacy(self, raw, record) -> None:
+        """A resent resident identity number completes records stored before issue 19
+        (``shared.pii_migration``): its legacy hashes, keyed, are linked to the person id."""
+        rep = raw.get("legal_representative") if isinstance(raw, dict) else None
+        person = (record.get("legal_representative") or {}).get("person_id")
+        if (self.identity is None or not isinstance(rep, dict) or not person
+                or rep.get("document_type", "resident_id_card") != "resident_id_card"):
+            return
+        link_legacy(self.db, self.identity, identity.document(
+            "resident_id_card", rep["id_number"]).number, person)
+
     def _event(self, event_type, key, version, status, record, reason=None) -> dict:
         return make_event(
             event_type,

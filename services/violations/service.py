@@ -37,7 +37,8 @@ class ViolationsService:
     identity = IdentityKey()  # agencies' records carry documents: this service keys them
 
     def _intake(self) -> Intake:
-        return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id, self.caller)
+        return Intake(self.db, self.dispatch, JURISDICTIONS, self.correlation_id, self.caller,
+                      identity=self.identity)
 
     # -- AMQP: routing keys violation.record | violation.amend | violation.revoke --------
     # A message that fails goes to retry.violations.intake or dlq.violations.intake: those
