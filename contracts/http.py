@@ -204,6 +204,10 @@ endpoint("registry", "GET", "/v1/registry/entities/<string:code>", handler="get_
          roles=("regulator",), summary="An entity with its violations and platform memberships",
          query=registry.EntityQuerySchema, response=registry.EntityViewSchema,
          errors={404: "the entity is not registered"})
+endpoint("registry", "GET", "/v1/registry/persons/<string:person_id>", handler="get_person",
+         roles=("regulator",), summary="A person by person id: who asked and why is logged",
+         query=registry.PersonQuerySchema, response=registry.PersonViewSchema,
+         errors={404: "no such person (never seen, or deleted after the retention period)"})
 
 # --- violations -----------------------------------------------------------------------------
 endpoint("violations", "POST", "/v1/violations", handler="post_violation", roles=("agency",),

@@ -91,3 +91,28 @@ class EntityViewSchema(Schema):
 class EntityQuerySchema(Schema):
     view = fields.String(validate=validate.OneOf(("public", "full")),
                          **_doc("public (default) masks the legal representative's name"))
+    purpose = fields.String(validate=validate.Length(min=5, max=200), **_doc(
+        "required with view=full when the entity has a legal representative: a lookup of a "
+        "person, logged with who asked and why"))
+
+
+class PersonQuerySchema(Schema):
+    purpose = fields.String(required=True, validate=validate.Length(min=5, max=200), **_doc(
+        "why the caller looks the person up; logged with who asked (person_access)"))
+
+
+class PersonViolationSchema(Schema):
+    violation_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("active", "revoked")))
+
+
+class PersonViewSchema(Schema):
+    person_id = fields.String(required=True)
+    document_type = fields.String(required=True, allow_none=True)
+    id_masked = fields.String(required=True, **_doc("first and last character only"))
+    name = fields.String(required=True)
+    entities = fields.List(USCC(), required=True, **_doc("entities they represent"))
+    violations = fields.List(fields.Nested(PersonViolationSchema), required=True)
+    ended_at = Instant(allow_none=True, **_doc(
+        "since when nothing current refers to the person; deleted after the retention "
+        "period (catalog/personal_data.json)"))

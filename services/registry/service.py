@@ -1,6 +1,7 @@
 """Entity registry: market entities keyed by USCC, and their platform memberships."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
@@ -8,12 +9,14 @@ from nameko.timer import timer
 
 from contracts.common import USCC, field_errors
 from contracts.events import make_event, read_event
-from contracts.registry import EntitySchema, MembershipSchema
+from contracts.registry import EntityQuerySchema, EntitySchema, MembershipSchema, PersonQuerySchema
 from rules import uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
+from services.registry import persons
 from shared import identity as identity_documents
-from shared.identity import IdentityKey
+from shared.auth import Caller
+from shared.identity import PERSON_ID, IdentityKey
 from shared.pii_migration import link_legacy
 from shared.locks import store_lock
 from shared.logging import CorrelationId, Log
@@ -26,6 +29,10 @@ from shared.store import apply_versioned, insert_once
 def ensure_indexes(db) -> None:
     # Memberships live on the entity document: the notification path reads them by id.
     db.entity_violations.create_index("uscc")
+    persons.ensure_indexes(db)
+
+
+RETENTION = persons.Retention.load()
 
 
 def mask_name(name: str) -> str:
@@ -41,6 +48,7 @@ class RegistryService:
     log = Log()
     correlation_id = CorrelationId()
     identity = IdentityKey()  # a regulator's PUT carries a document: this service keys it
+    caller = Caller()
 
     # -- events ----------------------------------------------------------------------------
     @event_handler("violations", "ViolationRecorded")
@@ -59,13 +67,20 @@ class RegistryService:
         envelope, payload = read_event(body)
         record = payload["record"]
         self._ensure_entity(record["uscc"], record["entity_name"])
+        rep = record.get("legal_representative") or {}
+        previous = self.db.entity_violations.find_one({"_id": payload["violation_id"]},
+                                                      {"person_id": 1}) or {}
         apply_versioned(self.db.entity_violations, payload["violation_id"], payload["version"], {
+            "person_id": rep.get("person_id"),
             "uscc": record["uscc"], "status": payload["status"],
             "agency_code": record["agency_code"], "document_number": record["document_number"],
             "category": record["category"], "severity": record["severity"],
             "decided_at": record["decided_at"],
             "listing": (record.get("listing") or {}).get("list"),
         })
+        persons.refresh(self.db, rep.get("person_id"), rep)
+        if previous.get("person_id") not in (None, rep.get("person_id")):  # amended away
+            persons.refresh(self.db, previous["person_id"])
 
     def _ensure_entity(self, code: str, name: str) -> None:
         """A violation against an unknown code creates a provisional entity."""
@@ -113,9 +128,15 @@ class RegistryService:
             producer=self.name, correlation_id=self.correlation_id)
         with store_lock(self.db.entities, code), \
                 Outbox(self.db, self.dispatch).staged(self.db.entities, code, [event]):
+            before = self.db.entities.find_one({"_id": code}, {"legal_representative": 1}) or {}
             result = self.db.entities.update_one(
                 {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
                                 "$push": {"event_ids": event["event_id"]}}, upsert=True)
+        if rep:
+            persons.refresh(self.db, rep["person_id"], rep)
+        old = (before.get("legal_representative") or {}).get("person_id")
+        if old and old != (rep or {}).get("person_id"):
+            persons.refresh(self.db, old)
         return json_response(201 if result.upserted_id else 200, self._entity(code, public=False))
 
     @http("POST", "/v1/registry/entities/<string:code>/memberships", roles=("platform", "regulator"))
@@ -137,10 +158,45 @@ class RegistryService:
     @http("GET", "/v1/registry/entities/<string:code>", roles=("regulator",))
     def get_entity(self, request, code):
         code = _code(code)
-        entity = self._entity(code, public=request.args.get("view", "public") == "public")
+        query = EntityQuerySchema().load(dict(request.args))
+        public = query.get("view", "public") == "public"
+        entity = self._entity(code, public=public)
         if entity is None:
             return problem(404, f"entity {code} is not registered")
+        rep = entity.get("legal_representative")
+        if rep and not public:  # the unmasked name of a person: a lookup, logged with why
+            if not query.get("purpose"):
+                raise ValidationError({"purpose": ["required with view=full: why the legal "
+                                                   "representative is looked up"]})
+            self._log_lookup(rep.get("person_id"), query["purpose"], f"entity {code}")
         return json_response(200, entity)
+
+    @http("GET", "/v1/registry/persons/<string:person_id>", roles=("regulator",))
+    def get_person(self, request, person_id):
+        query = PersonQuerySchema().load(dict(request.args))
+        if not re.fullmatch(PERSON_ID, person_id):
+            raise ValidationError({"person_id": ["must be a person id (p1_ and 64 hex digits)"]})
+        found = persons.look_up(self.db, person_id, self.caller.encode(), query["purpose"])
+        self.log.info("person looked up", person_id=person_id, asked_by=self.caller.encode(),
+                      purpose=query["purpose"], found=found is not None)
+        if found is None:
+            return problem(404, "no such person")
+        return json_response(200, found)
+
+    def _log_lookup(self, person_id, purpose, what) -> None:
+        asked_by = self.caller.encode()
+        if person_id:
+            persons.look_up(self.db, person_id, asked_by, purpose)
+        self.log.info("person looked up", person_id=person_id, asked_by=asked_by,
+                      purpose=purpose, via=what)
+
+    @timer(interval=3600)
+    def purge_persons(self):
+        """Delete person records nothing has referred to for the retention period."""
+        deleted = persons.purge(self.db, RETENTION)
+        if deleted:
+            self.log.info("person records deleted after retention", deleted=deleted,
+                          retention_days=RETENTION.days)
 
     # -- RPC (off the gate-keeping path) ---------------------------------------------------
     @rpc

@@ -148,6 +148,9 @@ def test_identity_numbers_are_nowhere_in_the_stores_queues_or_logs(system):
     assert kept["id_masked"] == number[0] + "*" * 16 + number[-1]
     registered = system.db("registry").entities.find_one({"_id": body["uscc"]})
     assert registered["legal_representative"]["person_id"] == kept["person_id"]  # one person
+    system.wait_for(lambda: system.db("registry").entity_violations.find_one(
+        {"person_id": kept["person_id"], "status": "active"}),
+        message="registry's person record naming the violation")
 
     from tests.system import MONGO_URI
     client = pymongo.MongoClient(MONGO_URI)
