@@ -25,6 +25,7 @@ from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications", "repair")
+KEY_HOLDERS = ("registry", "violations")  # the services that turn documents into person ids
 AMQP_BASE = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
@@ -53,9 +54,10 @@ class System:
         self.db_prefix = self.tag
         self.instances = instances
         self.log_dir = log_dir or ROOT / "var" / "log" / "e2e"
-        # A real identity key (not the development one), the same for every service of the run
+        # A real identity key (not the development one) for the two services that hold it;
+        # the others run without it (and without the development flag)
         self.identity_key = secrets.token_hex(32)
-        self.extra_env = {"LIANCHEN_PII_KEY": self.identity_key, **(extra_env or {})}
+        self.extra_env = extra_env or {}
         self.ports: dict[str, list[int]] = {}
         self.processes: list[subprocess.Popen] = []
         self._keys: dict[tuple, str] = {}
@@ -82,6 +84,9 @@ class System:
         env = {**{k: v for k, v in os.environ.items() if k != "LIANCHEN_DEV"}, "AMQP_URI": self.amqp_uri, "MONGO_URI": MONGO_URI,
                "DB_PREFIX": self.db_prefix, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                "RETRY_BASE_DELAY_MS": "50", "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env.pop("LIANCHEN_PII_KEY", None)
+        if service in KEY_HOLDERS:
+            env["LIANCHEN_PII_KEY"] = self.extra_env.get("LIANCHEN_PII_KEY", self.identity_key)
         log = open(self.log_dir / f"{self.tag}-{service}-{i}.log", "ab")
         process = subprocess.Popen(
             nameko + [f"services.{service}.service"], cwd=ROOT, env=env,
