@@ -227,6 +227,7 @@ class RegistryService:
         ]
         for v in doc["violations"]:
             v.pop("_id", None)
+            v.pop("person_id", None)  # persons are looked up by id, with a purpose
         doc["memberships"] = self.memberships(code)
         return doc
 
