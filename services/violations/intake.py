@@ -244,6 +244,7 @@ class Intake:
         rep = raw.get("legal_representative") if isinstance(raw, dict) else None
         person = (record.get("legal_representative") or {}).get("person_id")
         if (self.identity is None or not isinstance(rep, dict) or not person
+                or not isinstance(rep.get("id_number"), str)  # the protected form was sent
                 or rep.get("document_type", "resident_id_card") != "resident_id_card"):
             return
         link_legacy(self.db, self.identity, identity.document(

@@ -116,3 +116,6 @@ def test_the_rejected_records_file_never_holds_an_identity_number(tmp_path, base
     stored = db("violations").violations.find_one({"_id": good["agency_code"] + "/IMP-PII-2"})
     rep = stored["record"]["legal_representative"]
     assert rep["person_id"].startswith("p1_") and resident not in str(stored)
+    # the number's two legacy hashes, keyed, link records from before issue 19 to the person
+    links = list(db("violations").person_links.find({"person_id": rep["person_id"]}))
+    assert len(links) == 2 and all(link["_id"].startswith("l1_") for link in links)
