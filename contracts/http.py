@@ -240,7 +240,7 @@ endpoint("violations", "POST", "/v1/violations/<string:agency>/<string:document>
 endpoint("violations", "GET", "/v1/violations/<string:agency>/<string:document>",
          handler="get_violation", roles=("agency", "regulator"),
          summary="A record with every version", response=intake.ViolationDocumentSchema,
-         errors={404: "no such record"})
+         query=intake.ViolationQuerySchema, errors={404: "no such record"})
 endpoint("violations", "GET", "/v1/violations", handler="list_violations",
          roles=("agency", "regulator"), summary="An entity's records (at most 500)",
          query=intake.ViolationsQuerySchema, response=intake.ViolationListSchema)

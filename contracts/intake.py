@@ -84,7 +84,13 @@ class ViolationListSchema(Schema):
     violations = fields.List(fields.Nested(ViolationSummarySchema), required=True)
 
 
-class ViolationsQuerySchema(Schema):
+class ViolationQuerySchema(Schema):
+    purpose = fields.String(validate=validate.Length(min=5, max=200), **_doc(
+        "why the caller reads the record; a record naming a person is a lookup of that "
+        "person, logged with who asked and this purpose (person_access)"))
+
+
+class ViolationsQuerySchema(ViolationQuerySchema):
     uscc = USCC(required=True)
 
 

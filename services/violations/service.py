@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 from kombu import Exchange, Queue
 from nameko.timer import timer
 
+from contracts.intake import ViolationQuerySchema
 from shared.outbox import Outbox
 from shared.auth import Caller
 from shared.identity import IdentityKey, redact_body as identity_redact
@@ -108,9 +110,11 @@ class ViolationsService:
 
     @http("GET", "/v1/violations/<string:agency>/<string:document>", roles=("agency", "regulator"))
     def get_violation(self, request, agency, document):
+        query = ViolationQuerySchema().load(dict(request.args))
         doc = self.db.violations.find_one({"_id": f"{agency}/{document}"}, {"event_ids": 0})
         if doc is None:
             return problem(404, f"no violation {agency}/{document}")
+        self._log_person_lookups([doc], query.get("purpose"))
         return json_response(200, _public(doc))
 
     @http("GET", "/v1/violations", roles=("agency", "regulator"))
@@ -118,9 +122,26 @@ class ViolationsService:
         uscc = request.args.get("uscc")
         if not uscc:
             return problem(400, "query parameter uscc is required")
-        docs = self.db.violations.find({"record.uscc": uscc.upper()},
-                                       {"event_ids": 0, "versions": 0}).limit(500)
+        purpose = request.args.get("purpose")
+        if purpose is not None:
+            ViolationQuerySchema().load({"purpose": purpose})
+        docs = list(self.db.violations.find({"record.uscc": uscc.upper()},
+                                            {"event_ids": 0, "versions": 0}).limit(500))
+        self._log_person_lookups(docs, purpose)
         return json_response(200, {"uscc": uscc.upper(), "violations": [_public(d) for d in docs]})
+
+    def _log_person_lookups(self, docs, purpose) -> None:
+        """A record naming a person is a lookup of that person: who asked and why (the
+        ``purpose`` query parameter; null when none was given) are kept in person_access."""
+        now = datetime.now(timezone.utc)
+        people = {(d["record"].get("legal_representative") or {}).get("person_id")
+                  for d in docs} - {None}
+        for person_id in sorted(people):
+            self.db.person_access.insert_one({"person_id": person_id, "at": now,
+                                              "asked_by": self.caller.encode(),
+                                              "purpose": purpose, "via": "violations"})
+            self.log.info("person looked up", person_id=person_id,
+                          asked_by=self.caller.encode(), purpose=purpose)
 
     @http("GET", "/v1/rejections/<string:rejection_id>", roles=("agency", "regulator"))
     def get_rejection(self, request, rejection_id):

@@ -184,3 +184,17 @@ def test_a_dead_lettered_intake_message_carries_the_person_id_never_the_number(
     assert result.get()["status"] == "recorded"
     stored = db("violations").violations.find_one({"_id": result.get()["violation_id"]})
     assert stored["record"]["legal_representative"]["person_id"] == expected
+
+
+def test_reading_a_record_that_names_a_person_is_a_logged_lookup(violations, make_session, db):
+    agency = make_session("agency", "FJAMR")
+    body = violation(legal_representative={"name": "陈大文", "id_number": "11010119900307803X"})
+    assert agency.post("/v1/violations", json=body).status_code == 201
+    path = f"/v1/violations/{body['agency_code']}/{body['document_number']}"
+    assert agency.get(path, params={"purpose": "x"}).status_code == 400  # too short to say why
+    assert agency.get(path, params={"purpose": "appeal file 2026-3"}).status_code == 200
+    assert agency.get("/v1/violations", params={"uscc": body["uscc"]}).status_code == 200
+    log = list(db("violations").person_access.find({}).sort("at", 1))
+    assert [(e["purpose"], e["asked_by"].split(":")[:2]) for e in log] == [
+        ("appeal file 2026-3", ["agency", "FJAMR"]), (None, ["agency", "FJAMR"])]
+    assert all(e["person_id"].startswith("p1_") for e in log)
