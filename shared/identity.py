@@ -30,8 +30,8 @@ Validation per document type (sources named in ``docs/personal-data.md``):
   ``taiwan_travel_permit`` (台湾居民来往大陆通行证): 8 digits. Shape only (no public check
   rule found).
 - ``passport``: the issuing country (ISO 3166-1 alpha-3) is required; the number is the ICAO
-  9303 machine-readable document number (up to 9 of ``A-Z0-9``); for ``CHN``, ``E`` + 8
-  characters.
+  9303 machine-readable document number (up to 9 of ``A-Z0-9``); for ``CHN`` (ordinary
+  passports), ``G``/``E`` + 8 digits or ``E`` + a letter other than I and O + 7 digits.
 """
 from __future__ import annotations
 
@@ -74,7 +74,10 @@ _NAMESPACE = {"resident_id_card": "gmsfhm", "hk_macau_residence_permit": "gmsfhm
               "taiwan_residence_permit": "gmsfhm"}
 _CHINA_TZ = timezone(timedelta(hours=8))
 _ALPHA3 = re.compile(r"^[A-Z]{3}$")
-_PASSPORT = {"CHN": re.compile(r"^E[0-9A-Z][0-9]{7}$")}
+# Ordinary passports of the PRC: 1 letter + 8 digits, ``G`` before the 2012 e-passport, ``E``
+# after; then ``E`` + a letter (A-Z without I and O) + 7 digits (Guangzhou PSB exit-entry
+# answer "请问中国护照号码按照什么规则编制?", 2024-02-19).
+_PASSPORT = {"CHN": re.compile(r"^(?:[EG]\d{8}|E[A-HJ-NP-Z]\d{7})$")}
 _ICAO_NUMBER = re.compile(r"^[0-9A-Z]{5,9}$")
 
 

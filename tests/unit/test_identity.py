@@ -46,6 +46,7 @@ def test_documents_of_every_kind_are_accepted(kind, number, country):
     ("hk_macau_travel_permit", "X12345678", None, "id_number", "H or M"),
     ("passport", "E12345678", None, "issuing_country", "issuing country"),
     ("passport", "G1234567", "CHN", "id_number", "CHN passport"),
+    ("passport", "EI1234567", "CHN", "id_number", "CHN passport"),  # no I or O
     ("passport", "1234567890", "USA", "id_number", "ICAO"),
     ("taiwan_travel_permit", "12345678", "USA", "issuing_country", "only passports"),
     ("driving_licence", "12345678", None, "document_type", "must be one of"),
