@@ -26,9 +26,9 @@ Validation per document type (sources named in ``docs/personal-data.md``):
 - ``foreign_permanent_resident_card`` (外国人永久居留身份证): the 2023 format (18 characters,
   first ``9``, MOD 11-2 check character like GB 11643) or the 2017 format (3 Latin letters +
   12 digits; no check rule could be verified, so the shape only).
-- ``hk_macau_travel_permit`` (港澳居民来往内地通行证): ``H``/``M`` + 8 or 10 digits;
-  ``taiwan_travel_permit`` (台湾居民来往大陆通行证): 8 digits. Shape only (no public check
-  rule found).
+- ``hk_macau_travel_permit`` (港澳居民来往内地通行证): ``H``/``M`` + an 8-digit lifelong number
+  (+ 2 digits counting renewals, which the person id ignores); ``taiwan_travel_permit``
+  (台湾居民来往大陆通行证): 8 digits, shape only (no public rule found).
 - ``passport``: the issuing country (ISO 3166-1 alpha-3) is required; the number is the ICAO
   9303 machine-readable document number (up to 9 of ``A-Z0-9``); for ``CHN`` (ordinary
   passports), ``G``/``E`` + 8 digits or ``E`` + a letter other than I and O + 7 digits.
@@ -287,7 +287,12 @@ def current_key() -> bytes:
 
 def person_id(doc: Document, key: bytes | None = None) -> str:
     namespace = _NAMESPACE.get(doc.document_type, doc.document_type)
-    message = f"v1|{namespace}|{doc.issuing_country or ''}|{doc.number}".encode("utf-8")
+    number = doc.number
+    if doc.document_type == "hk_macau_travel_permit":
+        # 11 characters: H/M + an 8-digit lifelong number + 2 digits counting renewals (MPS,
+        # 港澳居民来往内地通行证号码规则, 2010): the first 9 are the holder's, kept across renewals
+        number = number[:9]
+    message = f"v1|{namespace}|{doc.issuing_country or ''}|{number}".encode("utf-8")
     return "p1_" + hmac.new(key or current_key(), message, hashlib.sha256).hexdigest()
 
 

@@ -73,6 +73,14 @@ def test_the_same_document_gives_the_same_person_id_and_another_key_another():
     assert a.startswith("p1_") and len(a) == 67
 
 
+def test_a_renewed_hk_macau_travel_permit_is_the_same_person():
+    first = identity.person_id(document("hk_macau_travel_permit", "H1234567800"), KEY)
+    renewed = identity.person_id(document("hk_macau_travel_permit", "H1234567801"), KEY)
+    bare = identity.person_id(document("hk_macau_travel_permit", "H12345678"), KEY)
+    other = identity.person_id(document("hk_macau_travel_permit", "M1234567800"), KEY)
+    assert first == renewed == bare != other
+
+
 def test_protect_keeps_type_id_and_mask_and_never_the_number():
     kept = identity.protect(document("passport", "X1234567", "USA"), KEY)
     assert kept == {"document_type": "passport", "issuing_country": "USA",
