@@ -22,6 +22,7 @@ from rules.inspections import Scope
 from rules.jurisdiction import Jurisdictions
 from rules.measures import Catalog
 from rules.periods import Periods
+from rules.personal_data import Retention
 from rules.repair import Rules
 from rules.score_model import ScoreModel
 
@@ -37,6 +38,7 @@ FILES = {
     "calendar.json": ("calendar", "CALENDAR_PATH"),
     "agencies.json": ("agencies", "AGENCIES_PATH"),
     "regions.json": ("regions", "REGIONS_PATH"),
+    "personal_data.json": ("personal_data", "PERSONAL_DATA_PATH"),
 }
 
 
@@ -80,6 +82,7 @@ class Catalogs:
     calendar: WorkCalendar
     agencies: Jurisdictions
     regions: Scope
+    personal_data: Retention
     versions: dict[str, str] = field(default_factory=dict)  # file -> version in force
     paths: dict[str, str] = field(default_factory=dict)  # file -> path read
 
@@ -124,6 +127,7 @@ def _load(chosen: tuple[tuple[str, str], ...]) -> Catalogs:
         "calendar.json": WorkCalendar.load,
         "agencies.json": Jurisdictions.load,
         "regions.json": Scope.load,
+        "personal_data.json": Retention.load,
     }
     for name, build in builders.items():
         if periods is None and name in ("measures.json", "score_model.json", "repair.json"):

@@ -8,28 +8,9 @@ keeps the person too). ``ended_at`` is when that was first seen.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "personal_data.json"
-
-
-@dataclass(frozen=True)
-class Retention:
-    days: int
-    min_purpose: int
-    version: str
-
-    @classmethod
-    def load(cls, path: Path = CATALOG) -> "Retention":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        days = data.get("retention_days")
-        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-            raise ValueError(f"{path}: retention_days must be a whole number of days >= 0")
-        return cls(days, int(data.get("lookup_purposes_min_length", 5)), str(data["version"]))
-
+from rules.personal_data import Retention
 
 def ensure_indexes(db) -> None:
     db.entity_violations.create_index("person_id")

@@ -10,7 +10,7 @@ from nameko.timer import timer
 from contracts.common import USCC, field_errors
 from contracts.events import make_event, read_event
 from contracts.registry import EntityQuerySchema, EntitySchema, MembershipSchema, PersonQuerySchema
-from rules import uscc as uscc_codes
+from rules import loader, uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
 from services.registry import persons
@@ -32,7 +32,7 @@ def ensure_indexes(db) -> None:
     persons.ensure_indexes(db)
 
 
-RETENTION = persons.Retention.load()
+RETENTION = loader.load().personal_data  # refuses to start on an invalid catalog file
 
 
 def mask_name(name: str) -> str:

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from rules.personal_data import Retention
 from services.registry import persons
 from services.registry.service import RegistryService
 from shared import identity
@@ -64,7 +65,7 @@ def test_a_person_nothing_refers_to_is_deleted_after_the_retention_period(
     regulator.put(f"/v1/registry/entities/{code}", json={"name": "某公司", "legal_representative": rep})
     pid = identity.person_id(identity.document("resident_id_card", NUMBER))
     store = db("registry")
-    retention = persons.Retention(days=30, min_purpose=5, version="test")
+    retention = Retention(days=30, version="test")
     later = datetime.now(timezone.utc) + timedelta(days=400)
     assert persons.purge(store, retention, now=later) == 0  # still the entity's representative
     # another representative registered: nothing refers to the person any more
