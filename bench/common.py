@@ -52,28 +52,52 @@ _PARTS = {"beam.smp": "broker (RabbitMQ)", "ferretdb": "store (FerretDB)",
           "postgres": "store (PostgreSQL under FerretDB)", "mongod": "store (MongoDB)"}
 
 
-def cpu_seconds(system) -> dict[str, float]:
-    """CPU time (user + system) used so far by each service instance of ``system``, by the
-    broker and store processes on this machine, and by this process (the driver)."""
-    def read(pid: int) -> tuple[str, float] | None:
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return None
-        comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
-        fields = rest.split()
-        return comm, (int(fields[11]) + int(fields[12])) / _TICK
+def _proc_stat(pid: int) -> tuple[str, int, float, float] | None:
+    """``(command name, parent pid, own CPU s, CPU s of its exited children)`` of ``pid``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
+    fields = rest.split()
+    return (comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK,
+            (int(fields[13]) + int(fields[14])) / _TICK)
 
+
+def cpu_seconds(system, roots: dict[str, int] | None = None) -> dict[str, float]:
+    """CPU time (user + system) used so far by each service instance of ``system`` (if any), by the
+    broker and store processes on this machine, and by this process (the driver).
+
+    ``roots`` (part name -> pid): count each part as the process tree below that pid, with
+    the CPU of its exited children (PostgreSQL's closed backends), instead of every process
+    of the machine with a broker's or store's command name."""
     out: dict[str, float] = {}
-    for (service, i), process in system.by_name.items():
-        got = read(process.pid)
+    for (service, i), process in (system.by_name.items() if system else ()):
+        got = _proc_stat(process.pid)
         if got:
-            out[f"{service}-{i}"] = got[1]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            got = read(int(entry.name))
-            if got and got[0] in _PARTS:
-                out[_PARTS[got[0]]] = out.get(_PARTS[got[0]], 0.0) + got[1]
+            out[f"{service}-{i}"] = got[2]
+    table = {int(e.name): got for e in Path("/proc").iterdir()
+             if e.name.isdigit() and (got := _proc_stat(int(e.name)))}
+    if roots is None:
+        for comm, _, used, _ in table.values():
+            if comm in _PARTS:
+                out[_PARTS[comm]] = out.get(_PARTS[comm], 0.0) + used
+    else:
+        part_of = {pid: name for name, pid in roots.items()}
+
+        def part(pid: int) -> str | None:
+            for _ in range(64):  # up the parent chain to a root, or to init
+                if pid in part_of:
+                    return part_of[pid]
+                if pid not in table or pid <= 1:
+                    return None
+                pid = table[pid][1]
+            return None
+
+        for pid, (_, _, used, children) in table.items():
+            name = part(pid)
+            if name:
+                out[name] = out.get(name, 0.0) + used + children
     out["driver (this process)"] = sum(os.times()[:2])
     return out
 

@@ -3,10 +3,12 @@
 #   HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"; . "$HERE/lib.sh"
 # It sets REPO (absolute repo root, from this file's own location, so the
 # scripts work from any cwd) and creates var/log and var/run.
+# LIANCHEN_VAR: put all state somewhere else than var/ (bench/b70_cost.py runs a private
+# broker and store there, next to the developer's own).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-VAR="$REPO/var"
+VAR="${LIANCHEN_VAR:-$REPO/var}"
 LOG_DIR="$VAR/log"
 RUN_DIR="$VAR/run"
 mkdir -p "$LOG_DIR" "$RUN_DIR"

@@ -9,6 +9,10 @@
 # If AMQP_URI is set, that broker is used as is: nothing is started, we only
 # wait for it (and for its management API at RABBIT_MGMT_URL) to answer. The
 # same happens when something already answers on the AMQP port.
+#
+# A second node next to the first (bench/b70_cost.py): LIANCHEN_VAR (state), RABBITMQ_NODENAME,
+# RABBITMQ_NODE_PORT and RABBITMQ_MANAGEMENT_PORT (defaults lianchen@localhost, 5672, 15672;
+# the node's distribution port is RABBITMQ_NODE_PORT + 20000).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
@@ -17,18 +21,20 @@ RMQ_BIN=/usr/lib/rabbitmq/bin
 RMQ_HOME="$VAR/rabbitmq"
 RMQ_PIDFILE="$RMQ_HOME/rabbit.pid"
 RMQ_OUT="$LOG_DIR/rabbitmq.out"
-NODENAME=lianchen@localhost
+NODENAME="${RABBITMQ_NODENAME:-lianchen@localhost}"
+RMQ_PORT="${RABBITMQ_NODE_PORT:-5672}"
+RMQ_MGMT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15672}"
 
 AMQP_URI_FROM_USER="${AMQP_URI+yes}"
-AMQP_URI="${AMQP_URI:-$DEFAULT_AMQP_URI}"
-RABBIT_MGMT_URL="${RABBIT_MGMT_URL:-$DEFAULT_RABBIT_MGMT_URL}"
+AMQP_URI="${AMQP_URI:-${DEFAULT_AMQP_URI/:5672\//:$RMQ_PORT/}}"
+RABBIT_MGMT_URL="${RABBIT_MGMT_URL:-${DEFAULT_RABBIT_MGMT_URL/:15672/:$RMQ_MGMT_PORT}}"
 RABBIT_MGMT_URL="${RABBIT_MGMT_URL%/}"
 read -r AMQP_HOST AMQP_PORT < <(uri_host_port "$AMQP_URI" 5672)
 
 rmq_env() {
     export HOME="$RMQ_HOME" # the Erlang cookie lives here
     export RABBITMQ_NODENAME="$NODENAME"
-    export RABBITMQ_NODE_PORT=5672
+    export RABBITMQ_NODE_PORT="$RMQ_PORT"
     export RABBITMQ_MNESIA_BASE="$RMQ_HOME/mnesia"
     export RABBITMQ_LOG_BASE="$RMQ_HOME/log"
     export RABBITMQ_PID_FILE="$RMQ_PIDFILE"
@@ -66,10 +72,10 @@ write_config() {
     mkdir -p "$RMQ_HOME/mnesia" "$RMQ_HOME/log"
     echo '[rabbitmq_management,rabbitmq_consistent_hash_exchange].' >"$RMQ_HOME/enabled_plugins"
     # Loopback only: this is a dev/CI broker with the guest account.
-    cat >"$RMQ_HOME/rabbitmq.conf" <<'EOF'
-listeners.tcp.default = 127.0.0.1:5672
+    cat >"$RMQ_HOME/rabbitmq.conf" <<EOF
+listeners.tcp.default = 127.0.0.1:$RMQ_PORT
 management.tcp.ip = 127.0.0.1
-management.tcp.port = 15672
+management.tcp.port = $RMQ_MGMT_PORT
 EOF
 }
 
