@@ -46,7 +46,7 @@ from datetime import datetime, timedelta, timezone
 from common import ROOT, cpu_seconds
 from infra import PrivateInfra, settle
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_COST_N", "1000"))
+N = int(os.environ.get("BENCH_COST_N", "1000"))  # or the first argument
 K = int(os.environ.get("BENCH_COST_PLATFORMS", "3"))
 SEED = int(os.environ.get("BENCH_COST_SEED", "2026"))
 INSTANCES = int(os.environ.get("INSTANCES", "1"))
@@ -405,10 +405,12 @@ def idle_latency(world: World, runs: int = 3) -> list[float]:
 ROWS = (  # label, path into the per-violation figures, format
     ("CPU ms, all processes", ("cpu_ms_total",), "{:,.1f}"),
     ("store commits (PostgreSQL under FerretDB)", ("store", "xact_commit"), "{:,.1f}"),
+    ("store transactions rolled back", ("store", "xact_rollback"), "{:,.1f}"),
     ("store rows inserted", ("store", "tup_inserted"), "{:,.1f}"),
     ("store rows updated", ("store", "tup_updated"), "{:,.1f}"),
     ("store rows deleted", ("store", "tup_deleted"), "{:,.1f}"),
-    ("store rows fetched", ("store", "tup_fetched"), "{:,.1f}"),
+    ("store rows fetched (by index)", ("store", "tup_fetched"), "{:,.1f}"),
+    ("store rows returned (scans)", ("store", "tup_returned"), "{:,.0f}"),
     ("broker messages published", ("broker", "published"), "{:,.1f}"),
     ("broker messages delivered", ("broker", "delivered"), "{:,.1f}"),
 )
@@ -462,7 +464,9 @@ def show(result: dict, before: dict | None) -> None:
           f"{result['completed_parts_s']['scores']:,.1f} s")
     if before:
         print(f"  before: commit {before['commit']}, {before['n']:,} violations, "
-              f"{before['when']}; {before.get('note', '')}")
+              f"{before['when']}: {before.get('note', '')}")
+    print(f"  (CPU and times from a machine shared with other work: {os.cpu_count()} cores, load "
+          f"average {os.getloadavg()[0]:.1f} at the end; the counts are the stable figures)")
 
 
 def main() -> None:
@@ -528,4 +532,6 @@ def _commit() -> str:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        N = int(sys.argv[1])
     main()
