@@ -134,15 +134,17 @@ class Counters:
         self.infra, self.system = infra, system
 
     def snapshot(self) -> dict:
+        vhost = self.system.vhost if self.system else None
         return {"at": time.monotonic(), "cpu": cpu_seconds(self.system, self.infra.roots()),
                 "store": self.infra.store_counters(),
-                "broker": self.infra.broker_counters(self.system.vhost if self.system else None)}
+                "broker": self.infra.broker_counters(vhost),
+                "queues": self.infra.deliveries_by_queue(vhost) if vhost else {}}
 
     @staticmethod
     def delta(a: dict, b: dict) -> dict:
         return {"seconds": b["at"] - a["at"],
                 **{part: {k: b[part][k] - a[part].get(k, 0) for k in b[part]}
-                   for part in ("cpu", "store", "broker")}}
+                   for part in ("cpu", "store", "broker", "queues")}}
 
 
 def per_unit(delta: dict, units: float, idle: dict | None = None) -> dict:
@@ -155,7 +157,9 @@ def per_unit(delta: dict, units: float, idle: dict | None = None) -> dict:
         return value - (idle[part].get(key, 0) * scale if idle else 0)
 
     cpu = {k: net("cpu", k) * 1000 / units for k in delta["cpu"]}
-    return {"cpu_ms": cpu, "cpu_ms_total": sum(cpu.values()),
+    queues = {k: v / units for k, v in sorted(delta["queues"].items(), key=lambda kv: -kv[1])
+              if v}
+    return {"cpu_ms": cpu, "cpu_ms_total": sum(cpu.values()), "delivered_by_queue": queues,
             "store": {k: net("store", k) / units for k in delta["store"]},
             "broker": {k: net("broker", k) / units for k in delta["broker"]}}
 
@@ -410,7 +414,7 @@ ROWS = (  # label, path into the per-violation figures, format
     ("store rows updated", ("store", "tup_updated"), "{:,.1f}"),
     ("store rows deleted", ("store", "tup_deleted"), "{:,.1f}"),
     ("store rows fetched (by index)", ("store", "tup_fetched"), "{:,.1f}"),
-    ("store rows returned (scans)", ("store", "tup_returned"), "{:,.0f}"),
+    ("store rows read by scans (tup_returned)", ("store", "tup_returned"), "{:,.0f}"),
     ("broker messages published", ("broker", "published"), "{:,.1f}"),
     ("broker messages delivered", ("broker", "delivered"), "{:,.1f}"),
 )
@@ -449,6 +453,8 @@ def show(result: dict, before: dict | None) -> None:
     for name, value in sorted(result["gross"]["cpu_ms"].items(), key=lambda kv: -kv[1]):
         print(f"    {name:<42}{value:>10,.1f}{result['net']['cpu_ms'][name]:>12,.1f}"
               f"{cell(dig((before or {}).get('gross'), ('cpu_ms', name)))}")
+    print("  deliveries per violation by queue: " + ", ".join(
+        f"{name} {value:.2f}" for name, value in result["gross"]["delivered_by_queue"].items()))
     f, u = result["floor"], result["unit_costs"]
     print(f"  floor: {f['writes']:.1f} store writes (violation, restrictions, notices, score) and "
           f"{f['published']:.1f} publishes per violation at b00's {u['insert_per_s']:,.0f} "

@@ -138,6 +138,14 @@ class PrivateInfra:
         return {"published": stats.get("publish", 0), "delivered": stats.get("deliver_get", 0),
                 "redelivered": stats.get("redeliver", 0)}
 
+    def deliveries_by_queue(self, vhost: str) -> dict[str, int]:
+        """Messages delivered (or got) from each queue of ``vhost`` so far."""
+        rows = requests.get(f"http://127.0.0.1:{self.mgmt_port}/api/queues/{quote(vhost, safe='')}",
+                            params={"columns": "name,message_stats.deliver_get"},
+                            auth=("guest", "guest"), timeout=30).json()
+        return {row["name"]: (row.get("message_stats") or {}).get("deliver_get", 0)
+                for row in rows}
+
     def queued(self, vhost: str) -> int:
         """Messages ready or unacknowledged in every queue of ``vhost``."""
         rows = requests.get(f"http://127.0.0.1:{self.mgmt_port}/api/queues/{quote(vhost, safe='')}",
