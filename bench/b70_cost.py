@@ -23,7 +23,7 @@ and other tests use the developer's own):
 
 Printed per violation: CPU ms by process (``/proc``, each process tree), PostgreSQL commits and
 rows of FerretDB's database (``pg_stat_database``), broker publishes and deliveries of the
-run's vhost (management API); violations/s end to end (first POST -> last notice, restriction
+run's vhost (management API), deliveries by queue; violations/s end to end (first POST -> last notice, restriction
 or score stored); and the same system's idle use over the run's duration ("net" = gross minus
 that). The floor: the writes the outcome needs at least (the violation, each restriction, each
 notice, the score; one publish per violation and one per decision with measures, delivered to
@@ -42,6 +42,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from common import ROOT, cpu_seconds
 from infra import PrivateInfra, settle
@@ -109,21 +110,20 @@ def vid(body: dict) -> str:
 def expected_measures(body: dict, risk_class: str | None) -> dict[str, str]:
     """restriction id -> sector, as the catalog decides for this record and class."""
     from contracts.violation import ViolationSchema
-    from services.restrictions.catalog import Catalog
     from services.restrictions.lifecycle import restriction_id
+    try:
+        from rules.measures import Catalog
+    except ImportError:  # before the rules/ package (the "before" commit, ebfc64d)
+        from services.restrictions.catalog import Catalog
     catalog = _catalog(Catalog)
     decision = catalog.decide(ViolationSchema().load(body), risk_class)
     return {restriction_id(vid(body), m["measure"].id): m["measure"].sector
             for m in decision.measures}
 
 
-_CATALOGS: dict = {}
-
-
+@lru_cache(maxsize=None)
 def _catalog(cls):
-    if cls not in _CATALOGS:
-        _CATALOGS[cls] = cls.load()
-    return _CATALOGS[cls]
+    return cls.load()
 
 
 # -- counting -----------------------------------------------------------------------------------
