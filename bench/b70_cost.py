@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -147,6 +148,12 @@ class Counters:
                    for part in ("cpu", "store", "broker", "queues")}}
 
 
+def queue_group(name: str) -> str:
+    """A queue's name without what differs from run to run or shard to shard."""
+    name = re.sub(r"-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$|-[0-9a-f]{32}$", "", name)
+    return re.sub(r"\.shard\.\d+$", ".shard.*", name)
+
+
 def per_unit(delta: dict, units: float, idle: dict | None = None) -> dict:
     """Per-violation figures of a delta; with ``idle`` (a delta of the idle system), net of
     what the idle system used over the same duration."""
@@ -157,8 +164,10 @@ def per_unit(delta: dict, units: float, idle: dict | None = None) -> dict:
         return value - (idle[part].get(key, 0) * scale if idle else 0)
 
     cpu = {k: net("cpu", k) * 1000 / units for k in delta["cpu"]}
-    queues = {k: v / units for k, v in sorted(delta["queues"].items(), key=lambda kv: -kv[1])
-              if v}
+    grouped: dict[str, float] = {}
+    for name, value in delta["queues"].items():
+        grouped[queue_group(name)] = grouped.get(queue_group(name), 0) + value / units
+    queues = {k: v for k, v in sorted(grouped.items(), key=lambda kv: -kv[1]) if v}
     return {"cpu_ms": cpu, "cpu_ms_total": sum(cpu.values()), "delivered_by_queue": queues,
             "store": {k: net("store", k) / units for k in delta["store"]},
             "broker": {k: net("broker", k) / units for k in delta["broker"]}}
@@ -453,8 +462,10 @@ def show(result: dict, before: dict | None) -> None:
     for name, value in sorted(result["gross"]["cpu_ms"].items(), key=lambda kv: -kv[1]):
         print(f"    {name:<42}{value:>10,.1f}{result['net']['cpu_ms'][name]:>12,.1f}"
               f"{cell(dig((before or {}).get('gross'), ('cpu_ms', name)))}")
-    print("  deliveries per violation by queue: " + ", ".join(
-        f"{name} {value:.2f}" for name, value in result["gross"]["delivered_by_queue"].items()))
+    for label, figures in (("this run", result), ("before", before)):
+        if figures and "delivered_by_queue" in figures["gross"]:
+            print(f"  deliveries per violation by queue, {label}: " + ", ".join(
+                f"{name} {value:.2f}" for name, value in figures["gross"]["delivered_by_queue"].items()))
     f, u = result["floor"], result["unit_costs"]
     print(f"  floor: {f['writes']:.1f} store writes (violation, restrictions, notices, score) and "
           f"{f['published']:.1f} publishes per violation at b00's {u['insert_per_s']:,.0f} "
