@@ -12,8 +12,6 @@
 #        when it is available, else SQLite with data in var/ferretdb/. Why:
 #        see postgres.sh (keyed reads and updates are 5-13x faster).
 # stop:  stops FerretDB, then the PostgreSQL it ran on.
-# FERRETDB_PORT (default 27017) and PG_PORT (postgres.sh) with LIANCHEN_VAR (lib.sh): a second
-# store next to the first (bench/b70_cost.py).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
@@ -30,8 +28,7 @@ PY="$REPO/.venv/bin/python"
 
 FERRETDB_PORT="${FERRETDB_PORT:-27017}"
 MONGO_URI_FROM_USER="${MONGO_URI+yes}"
-FERRETDB_PORT="${FERRETDB_PORT:-27017}"
-MONGO_URI="${MONGO_URI:-${DEFAULT_MONGO_URI/:27017\//:$FERRETDB_PORT/}}"
+MONGO_URI="${MONGO_URI:-$DEFAULT_MONGO_URI}"
 read -r MONGO_HOST MONGO_PORT < <(uri_host_port "$MONGO_URI" 27017)
 
 binary_ok() { [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1; }
