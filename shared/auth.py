@@ -32,11 +32,16 @@ from datetime import datetime, timezone
 
 from nameko.extensions import DependencyProvider
 
+from pymongo.errors import DuplicateKeyError
+
 from shared.mongo import connect, database_name
 
 ROLES = ("agency", "gatekeeper", "platform", "regulator", "administrator")
 ADMIN = "administrator"
 PRINCIPAL_KEY = "principal"
+# A retried or dead-lettered intake message carries who was admitted, signed, never the key.
+PRINCIPAL_HEADER = "x-lianchen-principal"
+SIGNATURE_HEADER = "x-lianchen-principal-signature"
 PBKDF2_ITERATIONS = 120_000
 DEFAULT_RATE = 200.0
 
@@ -96,8 +101,10 @@ def split_key(token: str) -> tuple[str, str]:
 class KeyStore:
     """Creates, verifies (with a cache) and revokes keys in ``<prefix>_auth.keys``."""
 
-    def __init__(self, db, cache_seconds: float = 60.0):
+    def __init__(self, db, cache_seconds: float = 60.0, secret: str | None = None):
+        self.db = db
         self.keys = db["keys"]
+        self._secret = secret.encode() if secret else None
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
@@ -106,7 +113,53 @@ class KeyStore:
     def from_config(cls, config: dict, client=None) -> "KeyStore":
         client = client or connect(config.get("MONGO_URI"))
         return cls(client[database_name(config, "auth")],
-                   float(config.get("AUTH_CACHE_SECONDS", 60)))
+                   float(config.get("AUTH_CACHE_SECONDS", 60)), config.get("AUTH_SECRET"))
+
+    def server_secret(self) -> bytes:
+        """The secret every service signs with: ``AUTH_SECRET`` (config), else one generated
+        once into ``<prefix>_auth.settings`` (where the keys are: whoever can read that can
+        already create keys)."""
+        if self._secret is None:
+            settings = self.db["settings"]
+            doc = settings.find_one({"_id": "server_secret"})
+            if doc is None:
+                try:
+                    settings.insert_one({"_id": "server_secret",
+                                         "secret": secrets.token_hex(32),
+                                         "created_at": datetime.now(timezone.utc)})
+                except DuplicateKeyError:  # another process was first: take its secret
+                    pass
+                doc = settings.find_one({"_id": "server_secret"})
+            self._secret = bytes.fromhex(doc["secret"])
+        return self._secret
+
+    def _message_mac(self, principal: str, routing_key: str, body: bytes) -> str:
+        material = b"\n".join((b"lianchen-message-v1", principal.encode(),
+                                str(routing_key or "").encode(), hashlib.sha256(body).digest()))
+        return hmac.new(self.server_secret(), material, hashlib.sha256).hexdigest()
+
+    def sign_message(self, principal: Principal, routing_key: str, body: bytes) -> dict:
+        """Headers a retried or dead-lettered copy of an admitted message carries instead
+        of the credential: who was admitted, bound to this body and routing key."""
+        value = principal.encode()
+        return {PRINCIPAL_HEADER: value,
+                SIGNATURE_HEADER: self._message_mac(value, routing_key, body)}
+
+    def verify_signed(self, headers: dict, routing_key: str, body: bytes) -> Principal:
+        """The principal a retried or replayed message was admitted as, if the signature
+        holds and its key is still valid (a key revoked since: refused); else AuthError."""
+        value, signature = headers.get(PRINCIPAL_HEADER), headers.get(SIGNATURE_HEADER)
+        if not isinstance(value, str) or not isinstance(signature, str):
+            raise AuthError(401, "missing credential: set the 'authorization' header")
+        if not hmac.compare_digest(self._message_mac(value, routing_key, body), signature):
+            raise AuthError(401, "the message's admission signature does not hold")
+        claimed = Principal.decode(value)
+        doc = self.keys.find_one({"_id": claimed.key_id})
+        if (doc is None or doc.get("revoked_at") is not None or doc.get("role") != claimed.role
+                or doc.get("subject") != claimed.subject):
+            raise AuthError(401, "the message's credential is unknown or revoked")
+        return Principal(key_id=claimed.key_id, role=claimed.role, subject=claimed.subject,
+                         rate=float(doc.get("rate", DEFAULT_RATE)))
 
     def create(self, role: str, subject: str, rate: float = DEFAULT_RATE,
                note: str = "") -> str:

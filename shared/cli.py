@@ -153,7 +153,7 @@ def cmd_dead_letters(args) -> int:
                       f"queue={letter.queue} id={letter.message_id or '-'}\n    {letter.reason}")
             print(f"{len(letters)} dead letter(s) shown in {args.queue}")
         else:
-            moved = replay(_amqp(), args.queue, credential=os.environ.get("LIANCHEN_KEY"))
+            moved = replay(_amqp(), args.queue)
             print(f"replayed {moved} message(s) from {args.queue}")
     except pika.exceptions.ChannelClosedByBroker as exc:
         raise UserError(f"{args.queue}: {exc.reply_text}") from exc

@@ -3,21 +3,24 @@
 A dead letter keeps its original body and headers plus ``x-lianchen-reason``,
 ``x-lianchen-queue``, ``x-lianchen-attempts`` and ``x-lianchen-failed-at``. Replaying publishes
 it back to the queue it failed on with the attempt counter reset (publisher confirms), and only
-then removes it from the dead-letter queue. Event handlers' dead letters name the exchange they
-go back through (``x-lianchen-exchange``, the service's shard exchange: the entity's key picks
-the shard) and the one handler that failed (``x-lianchen-handler``): a crash in between leaves a copy in both, which the
-idempotent consumers absorb.
+then removes it from the dead-letter queue. Where it goes is read from the dead-letter queue's
+name, never from the message: ``dlq.evt-<source>-<type>--<service>.<method>`` goes back through
+``<service>.shards`` (the entity's key picks the shard) to that one handler; any other
+``dlq.<queue>`` to ``<queue>``. A crash in between leaves a copy in both, which the idempotent
+consumers absorb.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pika
 
 from shared.agency_client import _pika_uri
 from shared.entrypoints import (ATTEMPTS_HEADER, FAILED_AT_HEADER, OUTAGES_HEADER, QUEUE_HEADER,
-                                REASON_HEADER, ROUTING_KEY_HEADER)
-from shared.shards import EXCHANGE_HEADER
+                                REASON_HEADER, ROUTING_KEY_HEADER, SECRET_HEADERS)
+from shared.messages import header_int
+from shared.shards import EXCHANGE_HEADER, HANDLER_HEADER, SOURCE_HEADER, shard_exchange_name
 
 
 @dataclass
@@ -51,7 +54,7 @@ def list_dead_letters(amqp_uri: str, dlq: str, limit: int = 100) -> list[DeadLet
             found.append(DeadLetter(
                 queue=str(headers.get(QUEUE_HEADER, dlq.removeprefix("dlq."))),
                 reason=str(headers.get(REASON_HEADER, "(dead-lettered by the broker)")),
-                attempts=int(headers.get(ATTEMPTS_HEADER, 0)),
+                attempts=header_int(headers, ATTEMPTS_HEADER),
                 failed_at=str(headers.get(FAILED_AT_HEADER, "")),
                 message_id=properties.message_id, body=body, headers=dict(headers)))
     finally:
@@ -59,12 +62,37 @@ def list_dead_letters(amqp_uri: str, dlq: str, limit: int = 100) -> list[DeadLet
     return found
 
 
-def replay(amqp_uri: str, dlq: str, limit: int | None = None,
-           credential: str | None = None) -> int:
+# ``dlq.evt-<source>-<type>--<service>.<method>``: an event handler's dead letters
+HANDLER_QUEUE = re.compile(r"evt-(?P<source>[a-z0-9_]+)-(?P<type>[A-Za-z0-9_]+)--"
+                           r"(?P<service>[a-z0-9_]+)\.(?P<method>[A-Za-z0-9_]+)")
+# Never replayed: secrets, and the routing a message could otherwise choose for itself.
+DROPPED = (ATTEMPTS_HEADER, OUTAGES_HEADER, REASON_HEADER, FAILED_AT_HEADER, QUEUE_HEADER,
+           EXCHANGE_HEADER, HANDLER_HEADER, SOURCE_HEADER) + SECRET_HEADERS
+
+
+def destination(dlq: str, headers: dict) -> tuple[str, str, dict]:
+    """``(exchange, routing_key, headers)`` a dead letter of ``dlq`` goes back with: from the
+    dead-letter queue's own name, never from the message's headers (anyone who can publish to
+    the dead-letter exchange could otherwise send a forged event anywhere)."""
+    if not dlq.startswith("dlq.") or len(dlq) <= 4:
+        raise ValueError(f"not a dead-letter queue: {dlq!r}")
+    queue = dlq.removeprefix("dlq.")
+    headers = {k: v for k, v in headers.items() if k not in DROPPED}
+    handler = HANDLER_QUEUE.fullmatch(queue)
+    if handler:  # back through the service's shard exchange, to the one handler that failed
+        headers.update({SOURCE_HEADER: handler["source"], HANDLER_HEADER: handler["method"],
+                        ROUTING_KEY_HEADER: handler["type"]})
+        return shard_exchange_name(handler["service"]), handler["type"], headers
+    return "", queue, headers
+
+
+def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
     """Move dead letters back to the queue they failed on. Returns how many were moved.
 
-    Dead letters never keep the sender's credential; queues that require one (agency intake)
-    need the operator's own (``credential``, an administrator's key), sent with each message.
+    A replayed message keeps the admission it had: an intake message that was admitted carries
+    its signed principal (``shared.auth.KeyStore.sign_message``; checked again, so a key revoked
+    since is refused); one that had no credential is refused again. The operator's own key is
+    never added: replaying is moving, not vouching.
     """
     connection, channel = _channel(amqp_uri)
     channel.confirm_delivery()
@@ -78,15 +106,8 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None,
             method, properties, body = channel.basic_get(dlq, auto_ack=False)
             if method is None:
                 break
-            headers = dict(properties.headers or {})
-            target = str(headers.pop(QUEUE_HEADER, dlq.removeprefix("dlq.")))
-            exchange = str(headers.pop(EXCHANGE_HEADER, "") or "")
-            routing_key = str(headers.get(ROUTING_KEY_HEADER) or target) if exchange else target
-            for key in (ATTEMPTS_HEADER, OUTAGES_HEADER, REASON_HEADER, FAILED_AT_HEADER):
-                headers.pop(key, None)
+            exchange, routing_key, headers = destination(dlq, dict(properties.headers or {}))
             headers["x-lianchen-replayed"] = True
-            if credential:
-                headers["authorization"] = f"Bearer {credential}"
             properties.headers = headers
             channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
             channel.basic_ack(method.delivery_tag)

@@ -19,7 +19,6 @@ import json
 import math
 import random
 import time
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
@@ -46,6 +45,8 @@ from werkzeug.wrappers import Response
 from contracts.common import NUL, NUL_PROBLEM, field_errors, nul_paths, visible
 from shared import auth, metrics, resilience
 from shared.logging import get_logger
+from shared.messages import (body_bytes, correlation_or_new, decode_body, header_int, message_context,
+                             new_correlation_id, safe_headers, screen)
 from shared.mongo import connect
 from shared.shards import (EXCHANGE_HEADER, HANDLER_HEADER, PARTITION_HEADER, SOURCE_HEADER,
                            ShardConsumer, shard_exchange_name, shard_retry_queue)
@@ -53,6 +54,8 @@ from shared.shards import (EXCHANGE_HEADER, HANDLER_HEADER, PARTITION_HEADER, SO
 DLX = "lianchen.dlx"
 MAX_HTTP_BODY = 2 * 1024 * 1024  # bytes; a batch of 500 records is well under 1 MiB
 MAX_MESSAGE_BODY = 256 * 1024  # bytes; one record, amendment or revocation
+MAX_EVENT_BODY = 1024 * 1024  # bytes; an event carries at most one record and its decision
+# (the broker refuses anything over 4 MiB itself: ``max_message_size`` in its config)
 AUTHORIZATION_HEADER = "authorization"
 ATTEMPTS_HEADER = "x-lianchen-attempts"
 OUTAGES_HEADER = "x-lianchen-outages"  # failures because the store was unreachable
@@ -71,16 +74,13 @@ _log = get_logger(component="entrypoints")
 resilience.patch_nameko()
 
 
+
 class TooLarge(Exception):
     pass
 
 
 class PermanentError(Exception):
     """Retrying cannot help (malformed message, contract violation): dead-letter at once."""
-
-
-def new_correlation_id() -> str:
-    return uuid.uuid4().hex
 
 
 def dlq_name(queue_name: str) -> str:
@@ -121,14 +121,19 @@ class Guard(SharedExtension):
         self.limiter.take(principal)
         return principal
 
-    def admit_message(self, headers, roles) -> "auth.Principal":
+    def admit_message(self, headers, roles, routing_key="", body=b"") -> "auth.Principal":
+        """The sender of an AMQP message: from its ``authorization`` header, or, for a retried
+        or replayed copy (which never carries the key), from its signed admission headers."""
         token = headers.get(AUTHORIZATION_HEADER)
         if isinstance(token, bytes):
             token = token.decode("utf-8", "replace")
-        if not isinstance(token, str) or not token:
-            raise auth.AuthError(401, "missing credential: set the 'authorization' header")
-        token = token[7:] if token.lower().startswith("bearer ") else token
-        principal = self.keys.verify(token.strip())
+        if token is None and auth.PRINCIPAL_HEADER in headers:
+            principal = self.keys.verify_signed(headers, routing_key, body)
+        else:
+            if not isinstance(token, str) or not token:
+                raise auth.AuthError(401, "missing credential: set the 'authorization' header")
+            token = token[7:] if token.lower().startswith("bearer ") else token
+            principal = self.keys.verify(token.strip())
         if not principal.admits(roles):
             raise auth.AuthError(403, f"role {principal.role!r} may not publish here")
         return principal
@@ -194,8 +199,7 @@ class _Failures:
 
     def dead_letter(self, message, reason: str, attempts: int):
         queue_name = self.queue.name
-        headers = self._redelivery_headers(message)
-        headers.pop(AUTHORIZATION_HEADER, None)  # a secret: never kept in a dead-letter queue
+        headers = self._redelivery_headers(message)  # never with a credential
         headers.update({
             ATTEMPTS_HEADER: attempts,
             REASON_HEADER: reason[:1000],
@@ -237,10 +241,13 @@ class _Failures:
                         self.container.service_name, self.queue.name)
         if exc_info is not None:
             exc = exc_info[1]
-            headers = message.headers or {}
-            attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
-            outages = int(headers.get(OUTAGES_HEADER, 0)) + 1
-            reason = f"{type(exc).__name__}: {exc}"
+            headers = safe_headers(message)
+            attempts = header_int(headers, ATTEMPTS_HEADER) + 1
+            outages = header_int(headers, OUTAGES_HEADER) + 1
+            try:
+                reason = f"{type(exc).__name__}: {exc}"
+            except Exception:  # noqa: BLE001 - an exception whose str() fails
+                reason = type(exc).__name__
             permanent = isinstance(exc, (PermanentError, ValidationError))
             max_attempts = self._config_int("RETRY_MAX_ATTEMPTS", 5)
             try:
@@ -273,27 +280,53 @@ class _Failures:
         return result, exc_info
 
 
+# Never re-published with a retried or dead-lettered copy: secrets.
+SECRET_HEADERS = (AUTHORIZATION_HEADER, f"nameko.{AUTHORIZATION_HEADER}", "nameko.auth_token",
+                  "auth_token")
+
+
 def _with_routing_key(message) -> dict:
-    headers = dict(message.headers or {})
-    headers.setdefault(ROUTING_KEY_HEADER, message.delivery_info.get("routing_key"))
+    headers = safe_headers(message)
+    for name in SECRET_HEADERS:
+        headers.pop(name, None)
+    if not isinstance(headers.get(ROUTING_KEY_HEADER), str):
+        headers[ROUTING_KEY_HEADER] = (message.delivery_info or {}).get("routing_key")
     return headers
 
 
 class TolerantQueueConsumer(QueueConsumer):
-    """A queue consumer that dead-letters bodies it cannot decode instead of crashing."""
+    """A queue consumer that screens every message before decoding it (size, compression,
+    content type) and dead-letters what it cannot decode instead of crashing."""
 
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = partial(self._on_decode_error, provider)
+            # kombu decodes nothing when ``on_message`` is set: we screen, then decode
+            consumer.on_message = partial(self._on_raw_message, provider)
         return consumers
 
-    def _on_decode_error(self, provider, message, exc):
+    def _on_raw_message(self, provider, message):
+        reason = screen(message, MAX_MESSAGE_BODY)
+        if reason is not None:
+            self._refuse(provider, message, reason)
+            return
         try:
-            provider.dead_letter(message, f"undecodable body: {exc}", attempts=1)
+            body = decode_body(message)
+        except ValueError as exc:
+            self._on_decode_error(provider, message, exc)
+            return
+        self.handle_message(provider, body, message)
+
+    def _on_decode_error(self, provider, message, exc):
+        self._refuse(provider, message, f"PermanentError: undecodable body: {exc}")
+
+    def _refuse(self, provider, message, reason):
+        try:
+            provider.dead_letter(message, reason, attempts=1)
             resilience.ack(message)
-        except Exception as publish_exc:
-            _log.error("could not dead-letter undecodable message", error=str(publish_exc))
+        except Exception as publish_exc:  # noqa: BLE001 - broker trouble: keep the message
+            _log.error("could not dead-letter refused message", error=str(publish_exc))
             resilience.requeue(message)
 
 
@@ -331,15 +364,41 @@ class ReliableConsumer(_Failures, Consumer):
         super().setup()
         self.declare_failure_queues()
 
+    def _redelivery_headers(self, message) -> dict:
+        """The key never travels on: a copy carries the admitted principal, signed over its
+        body and routing key (``auth.KeyStore.sign_message``), checked again on redelivery."""
+        headers = super()._redelivery_headers(message)
+        headers.pop(AUTHORIZATION_HEADER, None)
+        headers.pop(auth.PRINCIPAL_HEADER, None)
+        headers.pop(auth.SIGNATURE_HEADER, None)
+        principal = getattr(message, "lianchen_principal", None)
+        if principal is not None:
+            headers.update(self.guard.keys.sign_message(
+                principal, headers.get(ROUTING_KEY_HEADER) or "", body_bytes(message)))
+        return headers
+
     def handle_message(self, body, message):
-        context_data = self.unpack_message_headers(message)
-        context_data.pop(auth.PRINCIPAL_KEY, None)
-        if len(message.body or b"") > MAX_MESSAGE_BODY:
+        # Runs in a managed thread of the container: an exception here would kill it.
+        try:
+            self._handle_message(body, message)
+        except Exception as exc:  # noqa: BLE001 - whatever the message holds
+            _log.error("could not handle a message; dead-lettering", queue=self.queue.name,
+                       error=f"{type(exc).__name__}: {exc}"[:300])
+            self._refuse(message, f"PermanentError: unreadable message: {type(exc).__name__}")
+
+    def _handle_message(self, body, message):
+        context_data = message_context(message)
+        headers = safe_headers(message)
+        if len(body_bytes(message)) > MAX_MESSAGE_BODY:
             self._refuse(message, f"PermanentError: message body over {MAX_MESSAGE_BODY} bytes")
             return
+        routing_key = headers.get(ROUTING_KEY_HEADER)
+        routing_key = (routing_key if isinstance(routing_key, str)
+                       else (message.delivery_info or {}).get("routing_key"))
         if self.roles is not PUBLIC:
             try:
-                principal = self.guard.admit_message(message.headers or {}, self.roles)
+                principal = self.guard.admit_message(headers, self.roles, routing_key,
+                                                     body_bytes(message))
             except (auth.AuthError, auth.RateLimited) as exc:
                 self._refuse(message, f"AuthError: {exc}")
                 return
@@ -352,12 +411,12 @@ class ReliableConsumer(_Failures, Consumer):
                 self.queue_consumer.requeue_message(message)
                 return
             context_data[auth.PRINCIPAL_KEY] = principal.encode()
+            message.lianchen_principal = principal  # for a retried or dead-lettered copy
         properties = message.properties or {}
-        context_data.setdefault("correlation_id",
-                                properties.get("correlation_id")
-                                or _envelope_correlation(body) or new_correlation_id())
-        meta = {"routing_key": (message.headers or {}).get(ROUTING_KEY_HEADER)
-                or message.delivery_info.get("routing_key"),
+        if "correlation_id" not in context_data:
+            context_data["correlation_id"] = correlation_or_new(
+                properties.get("correlation_id") or _envelope_correlation(body))
+        meta = {"routing_key": routing_key,
                 "message_id": properties.get("message_id"),
                 "reply_to": properties.get("reply_to")}
         self.spawn((body, meta), message, context_data)
@@ -411,13 +470,12 @@ class ReliableEventHandler(_Failures, Entrypoint, HeaderDecoder):
         headers = super()._redelivery_headers(message)
         headers.setdefault(SOURCE_HEADER, self.source_service)
         headers[HANDLER_HEADER] = self.method_name
-        headers[EXCHANGE_HEADER] = shard_exchange_name(self.container.service_name)
         return headers
 
     def accepts(self, message) -> bool:
         """Is this handler's event: source and type from the headers a retry or replay
         carries, else from the exchange and routing key it was published with."""
-        headers = message.headers or {}
+        headers = safe_headers(message)
         info = message.delivery_info or {}
         source = headers.get(SOURCE_HEADER) or str(info.get("exchange") or "").removesuffix(".events")
         event_type = headers.get(ROUTING_KEY_HEADER) or info.get("routing_key")
@@ -425,14 +483,24 @@ class ReliableEventHandler(_Failures, Entrypoint, HeaderDecoder):
                 and headers.get(HANDLER_HEADER) in (None, self.method_name))
 
     def handle_sharded(self, body, message, on_settled):
-        context_data = self.unpack_message_headers(message)
-        for key in (PARTITION_HEADER, HANDLER_HEADER, SOURCE_HEADER, EXCHANGE_HEADER):
-            context_data.pop(key, None)
-        context_data.setdefault("correlation_id",
-                                _envelope_correlation(body) or new_correlation_id())
+        if not isinstance(body, dict):  # every event is an envelope (contracts.events)
+            on_settled(self._dead_letter_safely(
+                message, f"PermanentError: body is a {type(body).__name__}, not an envelope"))
+            return
+        # the principal of the request that caused the event: attribution, not a credential
+        context_data = message_context(message, trusted=(auth.PRINCIPAL_KEY,))
+        context_data.setdefault("correlation_id", correlation_or_new(_envelope_correlation(body)))
         self.container.spawn_worker(self, (body,), {}, context_data=context_data,
                                     handle_result=partial(self._sharded_result, message,
                                                           on_settled))
+
+    def _dead_letter_safely(self, message, reason) -> bool:
+        try:
+            self.dead_letter(message, reason, attempts=1)
+        except Exception as exc:  # noqa: BLE001 - broker trouble: the shard requeues it
+            _log.error("could not dead-letter a message", error=str(exc))
+            return False
+        return True
 
     def _sharded_result(self, message, on_settled, worker_ctx, result=None, exc_info=None):
         on_settled(self.resolve(message, exc_info))
@@ -557,7 +625,7 @@ class HttpEntrypoint(HttpRequestHandler):
     def handle_request(self, request):
         request.shallow = False
         started = time.perf_counter()
-        correlation_id = request.headers.get("X-Correlation-Id") or new_correlation_id()
+        correlation_id = correlation_or_new(request.headers.get("X-Correlation-Id"))
         try:
             context_data = {"correlation_id": correlation_id}
             principal = self.guard.admit(request, self.roles)

@@ -64,6 +64,7 @@ from nameko.extensions import ProviderCollector, SharedExtension
 from nameko.standalone.events import get_event_exchange
 
 from shared.logging import get_logger
+from shared.messages import decode_body, safe_headers, screen
 from shared.resilience import ack as _ack
 from shared.resilience import requeue as _requeue
 
@@ -72,6 +73,7 @@ HANDLER_HEADER = "x-lianchen-handler"  # a retried or replayed message: only thi
 SOURCE_HEADER = "x-lianchen-source"  # the source service, once the message left its exchange
 EXCHANGE_HEADER = "x-lianchen-exchange"  # where a replayed dead letter goes (shared.deadletters)
 DEFAULT_SHARDS = 12
+MAX_EVENT_BODY = 1024 * 1024  # bytes; an event carries one record and its decision at most
 DEFAULT_REBALANCE_SECONDS = 10.0
 
 _log = get_logger(component="shards")
@@ -297,6 +299,7 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
             shard.yielding = False
             consumer = consumer_cls(queues=[shard_queue(self.service, shard.index)],
                                     callbacks=[partial(self._on_message, shard.index)],
+                                    on_message=partial(self._on_raw_message, shard.index),
                                     accept=self.container.accept,
                                     tag_prefix=f"{self.instance}|{shard.index}|",
                                     on_decode_error=self._on_decode_error)
@@ -360,13 +363,29 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
             _requeue(message)
 
     # -- messages --------------------------------------------------------------------------
+    def _on_raw_message(self, index, message):
+        """kombu decodes nothing when ``on_message`` is set: screen first (size, compression,
+        content type), then decode; what fails is dead-lettered by a handler that accepts it."""
+        reason = screen(message, MAX_EVENT_BODY)
+        if reason is not None:
+            self._on_decode_error(message, reason)
+            return
+        try:
+            body = decode_body(message)
+        except ValueError as exc:
+            self._on_decode_error(message, exc)
+            return
+        self._on_message(index, body, message)
+
     def _on_message(self, index, body, message):
         shard = self._shards[index]
         if self._stopping or shard.yielding:
             shard.held.append(message)
             return
         shard.in_flight += 1
-        key = (message.headers or {}).get(PARTITION_HEADER)
+        key = safe_headers(message).get(PARTITION_HEADER)
+        if not isinstance(key, str):  # a table or a number: hashable or not, not a key
+            key = None
         item = (shard, body, message)
         if key is None:
             self.container.spawn_managed_thread(partial(self._run, None, item),
@@ -396,8 +415,18 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
                 else:
                     self._chains.pop(key, None)
 
+    def _accepting(self, message) -> list:
+        providers = []
+        for provider in self._providers:
+            try:
+                if provider.accepts(message):
+                    providers.append(provider)
+            except Exception:  # noqa: BLE001 - a header of a type nobody expects: not ours
+                continue
+        return providers
+
     def _handle(self, body, message):
-        providers = [p for p in self._providers if p.accepts(message)]
+        providers = self._accepting(message)
         if not providers:
             _log.warning("no handler for message; dropped", service=self.service,
                          exchange=message.delivery_info.get("exchange"),
@@ -417,6 +446,9 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
                 provider.handle_sharded(body, message, settled)
             except ContainerBeingKilled:
                 settled(False)
+            except Exception as exc:  # noqa: BLE001 - this thread must not die of a message
+                settled(provider._dead_letter_safely(
+                    message, f"PermanentError: unreadable message: {type(exc).__name__}: {exc}"))
         done.wait()
         if all(outcomes):
             _ack(message)
@@ -424,10 +456,11 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
             _requeue(message)  # a failure could not be re-published: every handler again
 
     def _on_decode_error(self, message, exc):
-        providers = [p for p in self._providers if p.accepts(message)]
+        reason = str(exc) if str(exc).startswith("PermanentError") else f"undecodable body: {exc}"
         try:
+            providers = self._accepting(message)
             if providers:
-                providers[0].dead_letter(message, f"undecodable body: {exc}", attempts=1)
+                providers[0].dead_letter(message, reason, attempts=1)
             else:
                 _log.error("undecodable message without a handler; dropped", error=str(exc))
             _ack(message)

@@ -76,6 +76,8 @@ write_config() {
 listeners.tcp.default = 127.0.0.1:$RMQ_PORT
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RMQ_MGMT_PORT
+# as infra/rabbitmq/rabbitmq.conf: nothing over 4 MiB (the services refuse far less)
+max_message_size = 4194304
 EOF
 }
 
