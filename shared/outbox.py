@@ -10,7 +10,10 @@ possible:
    ``event_ids`` in the same single-document write;
 3. ``release``: publish the events (publisher confirms) and delete the staged entry.
 
-If the process dies after 1, the relay (``sweep``, a nameko timer) finds the entry: when the
+If the store does not answer during 2 (``ConnectionFailure``: the write may have been applied
+with only its reply lost), the entry is kept for the relay; an ``insert_new`` that finds the
+document already there with these very event ids publishes them again (the redelivery of a
+command whose first attempt was applied heals itself). If the process dies after 1, the relay (``sweep``, a nameko timer) finds the entry: when the
 state document carries the event ids, the change happened and the events are published; when
 it does not after ``abandon_after`` seconds, the change never happened and the entry is dropped.
 Consumers are idempotent, so an event published twice does no harm.
@@ -21,7 +24,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure
 
 from shared.logging import get_logger
 
@@ -69,6 +72,13 @@ class Outbox:
         stage = Staged(entry_id, items)
         try:
             yield stage
+        except ConnectionFailure:
+            # The store did not answer: the write may have been applied and only its reply
+            # lost. Keep the entry: the relay publishes its events once it sees their ids in
+            # the document, or drops it after ``abandon_after`` if the write never happened.
+            # (Deleting it here lost the event for good: the redelivery found the document
+            # and answered "duplicate" with nothing to publish.)
+            raise
         except BaseException:
             self.collection.delete_one({"_id": entry_id})
             raise
@@ -76,8 +86,10 @@ class Outbox:
 
     def insert_new(self, collection, docs: list[dict], events: list[list[dict]]) -> set[int]:
         """Insert ``docs`` (each carrying its events' ids) with one batch write and one staged
-        entry; ``events[i]`` are published only if ``docs[i]`` was new. Returns the indexes of
-        the documents whose ``_id`` existed already."""
+        entry; ``events[i]`` are published if ``docs[i]`` was new, or if the document already
+        there carries those very event ids (the same write, applied before with its reply or
+        its publication lost: publishing again is what makes a redelivery heal it; consumers
+        are idempotent). Returns the indexes of the documents whose ``_id`` existed already."""
         existing: set[int] = set()
         with self.staged_many([(collection, doc["_id"], doc_events)
                                for doc, doc_events in zip(docs, events)]) as stage:
@@ -88,7 +100,14 @@ class Outbox:
                     if error.get("code") != 11000:
                         raise
                     existing.add(error["index"])
-                    stage.cancel(error["index"])
+                taken = [docs[i]["_id"] for i in existing]
+                carried = {doc["_id"]: set(doc.get("event_ids") or ())
+                           for doc in collection.find({"_id": {"$in": taken}},
+                                                      {"event_ids": 1})}
+                for index in existing:
+                    if not set(event_ids(events[index])) <= carried.get(docs[index]["_id"],
+                                                                       set()):
+                        stage.cancel(index)
         return existing
 
     def release(self, entry_id: str, events: list[dict]) -> None:

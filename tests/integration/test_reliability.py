@@ -1,5 +1,6 @@
 """Bounded retries, dead letters, the outbox relay and pymongo under eventlet, for real."""
 import eventlet
+from pymongo.errors import AutoReconnect
 import pytest
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
@@ -126,3 +127,72 @@ def test_pymongo_under_eventlet_with_concurrent_green_workers(db):
     assert all(pool.imap(bump, range(50)))
     assert collection.find_one({"_id": "c"})["n"] == 1000
     assert held() == 0
+
+
+class _LostReply:
+    """A collection whose ``insert_many`` is applied by the store, then its reply is lost."""
+
+    def __init__(self, collection):
+        self._collection = collection
+        self.name = collection.name
+
+    def insert_many(self, docs, ordered=True):
+        self._collection.insert_many(docs, ordered=ordered)
+        raise AutoReconnect("connection closed before the reply")
+
+
+def test_an_applied_write_whose_reply_was_lost_still_publishes_its_events(db):
+    """The outbox hole: the write was applied, its reply lost; the staged events were deleted
+    and the redelivery answered "duplicate" with no event: a recorded violation was never
+    enforced. Now the redelivery publishes them, and the relay would too."""
+    store = db("outbox_lost")
+    sent = []
+    box = Outbox(store, lambda t, e: sent.append(e["event_id"]))
+    doc = {"_id": "v1", "event_ids": ["v1@v1"]}
+    with pytest.raises(AutoReconnect):
+        box.insert_new(_LostReply(store.docs), [dict(doc)], [[{"event_id": "v1@v1", "type": "X"}]])
+    assert sent == [] and store.docs.count_documents({}) == 1
+    assert store.outbox.count_documents({}) == 1  # kept for the relay
+    # the redelivery of the same command: the document is there, with these event ids
+    assert box.insert_new(store.docs, [dict(doc)], [[{"event_id": "v1@v1", "type": "X"}]]) == {0}
+    assert sent == ["v1@v1"]
+    # another write that happens to use the same key is not ours: nothing published for it
+    other = {"_id": "v1", "event_ids": ["other@v1"]}
+    assert box.insert_new(store.docs, [other], [[{"event_id": "other@v1", "type": "X"}]]) == {0}
+    assert sent == ["v1@v1"]
+    # and the relay finishes the entry the lost reply left
+    assert box.sweep(older_than=0) == 1 and sent == ["v1@v1", "v1@v1"]
+    assert store.outbox.count_documents({}) == 0
+
+
+def test_intake_redelivery_after_a_lost_reply_publishes_the_violation(db):
+    from services.violations.intake import Intake
+    from services.violations.service import JURISDICTIONS
+    from shared.auth import Principal
+    from tests.factories import violation
+
+    real = db("violations")
+
+    class LossyDb:
+        """The service's database, with ``violations`` losing its first insert's reply."""
+
+        def __init__(self):
+            self.violations = _LostReply(real.violations)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __getitem__(self, name):
+            return real[name]
+
+    sent = []
+    caller = Principal(key_id="k", role="agency", subject="FJAMR")
+    body = violation()
+    with pytest.raises(AutoReconnect):
+        Intake(LossyDb(), lambda t, e: sent.append((t, e)), JURISDICTIONS, "c1", caller).record(
+            body, via="amqp", message_id="m1")
+    again = Intake(real, lambda t, e: sent.append((t, e)), JURISDICTIONS, "c1", caller).record(
+        body, via="amqp", message_id="m1")
+    assert again.status == "duplicate"
+    assert [t for t, _ in sent] == ["ViolationRecorded"]
+    assert sent[0][1]["payload"]["violation_id"] == again.violation_id
