@@ -18,8 +18,14 @@ from rules.vocabulary import RISK_CLASSES, SECTORS, SEVERITIES  # noqa: F401 (re
 SCHEMA_VERSION = 1
 
 
+# The longest id derived from a record's id (``contracts.violation.VIOLATION_ID_MAX``, 64) is a
+# restriction's ``<id>#<measure>~<n>:imposed``: 64 + 1 + measure id (catalog: at most 18 today)
+# + ~3 + 8; 128 leaves room (tests/unit/test_ids.py checks it against the catalog).
+EVENT_ID_MAX = 128
+
+
 class EnvelopeSchema(Schema):
-    event_id = fields.String(required=True, validate=validate.Length(min=8, max=80))
+    event_id = fields.String(required=True, validate=validate.Length(min=8, max=EVENT_ID_MAX))
     type = fields.String(required=True)
     schema_version = fields.Integer(required=True, validate=validate.Range(min=1))
     occurred_at = Instant(required=True)

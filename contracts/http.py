@@ -199,6 +199,8 @@ endpoint("registry", "POST", "/v1/registry/entities/<string:code>/memberships",
          handler="post_membership", roles=("platform", "regulator"),
          summary="Record that the entity sells on a platform (replaces that platform's shop)",
          request=registry.MembershipSchema, response=registry.MembershipsAnswerSchema,
+         description="A platform may set only its own memberships (platform_id = its "
+                     "platform; otherwise 403) and sees only its own in the answer.",
          errors={404: "the entity is not registered"})
 endpoint("registry", "GET", "/v1/registry/entities/<string:code>", handler="get_entity",
          roles=("regulator",), summary="An entity with its violations and platform memberships",

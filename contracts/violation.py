@@ -165,6 +165,10 @@ class ViolationSchema(StrictSchema):
     legal_representative = fields.Nested(LegalRepresentativeSchema, allow_none=True)
 
     @validates_schema
+    def _id_length(self, data, **kwargs):
+        _bounded_id(data)
+
+    @validates_schema
     def _dates(self, data, **kwargs):
         occurred, decided = data.get("occurred_at"), data.get("decided_at")
         if occurred and decided and decided < occurred:
@@ -185,6 +189,26 @@ class RevocationSchema(StrictSchema):
     document_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
     reason = fields.String(required=True, validate=validate.Length(min=2, max=500))
     revoked_at = Instant(load_default=None)
+
+    @validates_schema
+    def _id_length(self, data, **kwargs):
+        _bounded_id(data)
+
+
+# ``<agency_code>/<document_number>`` is the record's id and the stem of every event id and
+# document id downstream (``<id>@v<n>``, ``<id>#<measure>~<n>:imposed``, ``<id>:supervision``);
+# bounded here so that those stay within ``contracts.events.EVENT_ID_MAX``: a longer one was
+# "recorded" by intake and then dead-lettered by every consumer.
+VIOLATION_ID_MAX = 64
+ID_TOO_LONG = (f"agency_code and document_number together make the record's id "
+               f"'<agency_code>/<document_number>': at most {VIOLATION_ID_MAX} characters")
+
+
+def _bounded_id(data) -> None:
+    agency, document = data.get("agency_code"), data.get("document_number")
+    if agency and document and len(violation_key(agency, document)) > VIOLATION_ID_MAX:
+        raise ValidationError(f"{ID_TOO_LONG} (got {len(violation_key(agency, document))})",
+                              "document_number")
 
 
 def violation_key(agency_code: str, document_number: str) -> str:

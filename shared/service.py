@@ -26,7 +26,10 @@ class Dispatcher(EventDispatcher):
     ledger_hub = LedgerHub()
 
     def get_dependency(self, worker_ctx):
-        extra_headers = self.get_message_headers(worker_ctx)
+        # never a credential on an event, whatever reached the context (consumers already
+        # take only known keys: shared.messages.message_context)
+        extra_headers = {key: value for key, value in self.get_message_headers(worker_ctx).items()
+                         if "authorization" not in key.lower() and "auth_token" not in key}
         ledger = self.ledger_hub.ledger
 
         def dispatch_and_log(event_type, event_data):

@@ -143,6 +143,11 @@ class RegistryService:
     def post_membership(self, request, code):
         code = _code(code)
         data = MembershipSchema().load(read_json(request))
+        own = self.caller.subject if self.caller.role == "platform" else None
+        if own is not None and data["platform_id"] != own:
+            # a membership routes the entity's notices to that platform: only its own
+            return problem(403, "a platform may set only its own memberships", [{
+                "field": "platform_id", "problem": f"must be {own!r} (your platform)"}])
         with store_lock(self.db.entities, code):  # any instance may take the request
             entity = self.db.entities.find_one({"_id": code}, {"memberships": 1})
             if entity is None:
@@ -153,7 +158,8 @@ class RegistryService:
                                 "since": datetime.now(timezone.utc)})
             memberships.sort(key=lambda m: m["platform_id"])
             self.db.entities.update_one({"_id": code}, {"$set": {"memberships": memberships}})
-        return json_response(200, {"uscc": code, "memberships": self.memberships(code)})
+        shown = [m for m in self.memberships(code) if own is None or m["platform_id"] == own]
+        return json_response(200, {"uscc": code, "memberships": shown})
 
     @http("GET", "/v1/registry/entities/<string:code>", roles=("regulator",))
     def get_entity(self, request, code):

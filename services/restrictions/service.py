@@ -276,16 +276,25 @@ class RestrictionsService:
     def get_changes(self, request):
         """Imposed and lifted restrictions in change order; ``next`` is the cursor to resume."""
         since = request.args.get("since")
+        errors = []
         try:
-            limit = min(int(request.args.get("limit", 100)), 1000)
-            query = {}
+            # 1-1,000: ``limit(0)`` is "no limit" to the store (the whole feed in one answer)
+            limit = int(request.args.get("limit", 100))
+            if not 1 <= limit <= 1000:
+                raise ValueError
+        except ValueError:
+            errors.append({"field": "limit", "problem": "must be a whole number from 1 to 1000"})
+        query = {}
+        try:
             if since:
                 at, rid = _decode_cursor(since)
                 query = {"$or": [{"changed_at": {"$gt": at}},
                                  {"changed_at": at, "_id": {"$gt": rid}}]}
         except ValueError:
-            return problem(400, "invalid query", [{"field": "since or limit", "problem":
-                                                   "since must be a cursor from a previous answer; limit a number"}])
+            errors.append({"field": "since",
+                           "problem": "must be the `next` cursor of a previous answer"})
+        if errors:
+            return problem(400, "invalid query", errors)
         docs = list(self.db.restrictions.find(query, {"event_ids": 0})
                     .sort([("changed_at", 1), ("_id", 1)]).limit(limit))
         changes = [{
