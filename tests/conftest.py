@@ -18,3 +18,6 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The tests may run without an identity key (shared.identity): the development flag, which
 # only the tests and `make run` set. The end-to-end system sets a random real key instead.
 os.environ.setdefault("LIANCHEN_DEV", "1")
+# The tests' webhook receivers listen on loopback, which is refused by default
+# (services/notifications/targets.py): allow it explicitly, as `make run` does.
+os.environ.setdefault("NOTIFY_ALLOW_TARGETS", "127.0.0.0/8,::1/128")

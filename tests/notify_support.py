@@ -37,7 +37,8 @@ class Request:
 
 class Receiver:
     """``behave[path]`` is ``"ok"`` (default), an HTTP status, ``"close"``, ``("slow", s)``,
-    ``"hang"`` (until ``release()``) or a function ``(request) -> one of those``."""
+    ``"hang"`` (until ``release()``), ``"endless"`` (200 with a 1 GiB body of which it sends
+    256 KiB, then stalls) or a function ``(request) -> one of those``."""
 
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
@@ -130,6 +131,21 @@ class Receiver:
         if behaviour == "hang":
             self.released.wait(60)
             behaviour = "ok"
+        if behaviour == "endless":
+            request.answer = 200
+            self._record(request)
+            try:
+                handler.send_response(200)
+                handler.send_header("Content-Length", str(1 << 30))
+                handler.end_headers()
+                for _ in range(4):
+                    handler.wfile.write(b"x" * 65536)
+                handler.wfile.flush()
+                self.released.wait(5)
+            except OSError:
+                pass
+            handler.close_connection = True
+            return
         if isinstance(behaviour, tuple) and behaviour[0] == "slow":
             time.sleep(behaviour[1])
             behaviour = "ok"

@@ -35,6 +35,9 @@ export RABBIT_MGMT_URL="${RABBIT_MGMT_URL:-$DEFAULT_RABBIT_MGMT_URL}"
 if [ -z "${LIANCHEN_PII_KEY:-}" ]; then
     export LIANCHEN_DEV=1
 fi
+# Local development: webhook receivers on loopback are allowed (refused by default, see
+# services/notifications/targets.py). Set NOTIFY_ALLOW_TARGETS= (empty) to refuse them.
+export NOTIFY_ALLOW_TARGETS="${NOTIFY_ALLOW_TARGETS-127.0.0.0/8,::1/128}"
 
 # instance helpers: "<name> <k>" -> suffix, port, files
 suffix() { [ "$2" = 1 ] && echo "" || echo "-$2"; }

@@ -26,6 +26,7 @@ one definition (pending and no receipt), used at start and by anyone asking what
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import os
@@ -37,7 +38,8 @@ from email.utils import parsedate_to_datetime
 from functools import partial
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from eventlet.queue import Empty, LightQueue
 from eventlet.semaphore import Semaphore
 from kombu import Queue
@@ -50,6 +52,8 @@ from contracts.notifications import (ATTEMPT_HEADER, KIND_HEADER, NOTICE_ID_HEAD
                                      SIGNATURE_HEADER, delivery_mode)
 from services.notifications.notices import PUSH_MODES
 from services.notifications.signing import signature_header
+from services.notifications.targets import TargetRefused, allowed_networks, resolve
+from shared.messages import CORRELATION_ID
 from shared.ledger import LedgerHub, digest
 from shared.locks import doc_lock
 from shared.logging import get_logger
@@ -59,6 +63,7 @@ _log = get_logger(component="courier")
 HOLD = object()
 RETRYABLE_STATUS = {408, 425, 429}
 USER_AGENT = "lianchen-notifications/1"
+MAX_REPLY_BYTES = 64 * 1024  # what is read of a receiver's answer; the rest is not awaited
 
 
 def _setting(config: dict, key: str, default):
@@ -77,6 +82,7 @@ class Settings:
     concurrency: int = 4
     subscription_ttl: float = 5.0
     require_https: bool = False
+    allow_targets: tuple = ()  # networks a webhook may resolve to besides public ones
 
     @classmethod
     def from_config(cls, config: dict) -> "Settings":
@@ -90,6 +96,7 @@ class Settings:
             concurrency=max(1, _setting(config, "NOTIFY_CONCURRENCY", cls.concurrency)),
             subscription_ttl=_setting(config, "NOTIFY_SUBSCRIPTION_TTL_MS", 5000) / 1000.0,
             require_https=_setting(config, "NOTIFY_REQUIRE_HTTPS", False),
+            allow_targets=allowed_networks(_setting(config, "NOTIFY_ALLOW_TARGETS", "")),
         )
 
 
@@ -138,9 +145,19 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
+def header_safe(value) -> str:
+    """A correlation id as it may travel in an HTTP header: a non-ASCII one could not be
+    encoded (the attempt raised outside any counted failure and the notice retried forever);
+    it is replaced by a stable digest of itself."""
+    value = str(value or "")
+    if CORRELATION_ID.fullmatch(value):
+        return value
+    return "x" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:31]
+
+
 def headers_for(doc: dict, secret: str | None, attempt: int) -> dict:
     headers = {NOTICE_ID_HEADER: doc["_id"], KIND_HEADER: doc["kind"],
-               ATTEMPT_HEADER: str(attempt), "X-Correlation-Id": doc["correlation_id"]}
+               ATTEMPT_HEADER: str(attempt), "X-Correlation-Id": header_safe(doc["correlation_id"])}
     if secret:
         headers[SIGNATURE_HEADER] = signature_header(secret, doc["body"].encode("utf-8"))
     return headers
@@ -152,30 +169,67 @@ def host_of(url: str) -> str:
 
 
 class WebhookTransport:
+    """POSTs to the subscriber's URL, at the address checked just before
+    (``targets.resolve``: public, or allow-listed), reading at most ``MAX_REPLY_BYTES`` of
+    the answer. Connections are pooled per lane and pinned address."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
 
+    def _pool(self, lane, target):
+        key = (target.scheme, target.address, target.port, target.host)
+        pools = lane.session if isinstance(lane.session, dict) else {}
+        lane.session = pools
+        pool = pools.get(key)
+        if pool is None:
+            options = {"maxsize": self.settings.concurrency, "block": False, "retries": False}
+            if target.scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(
+                    target.address, target.port, server_hostname=target.host,
+                    assert_hostname=target.host, cert_reqs="CERT_REQUIRED",
+                    ca_certs=certifi.where(), **options)
+            else:
+                pool = urllib3.HTTPConnectionPool(target.address, target.port, **options)
+            pools[key] = pool
+        return pool
+
     def send(self, lane, subscription: dict, doc: dict, attempt: int) -> Outcome:
-        if lane.session is None:
-            lane.session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.settings.concurrency)
-            lane.session.mount("http://", adapter)
-            lane.session.mount("https://", adapter)
-        headers = {**headers_for(doc, subscription.get("webhook_secret"), attempt),
-                   "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
         try:
-            response = lane.session.post(
-                subscription["webhook_url"], data=doc["body"].encode("utf-8"), headers=headers,
-                timeout=(self.settings.connect_timeout, self.settings.timeout),
-                allow_redirects=False)
-            response.close()
-        except requests.Timeout:
+            target = resolve(subscription["webhook_url"], self.settings.allow_targets)
+        except TargetRefused as exc:  # checked at registration; DNS may have changed since
+            return Outcome(False, False, f"webhook target refused: {exc}")
+        host = target.host if ":" not in target.host else f"[{target.host}]"
+        default_port = 443 if target.scheme == "https" else 80
+        headers = {**headers_for(doc, subscription.get("webhook_secret"), attempt),
+                   "Host": host if target.port == default_port else f"{host}:{target.port}",
+                   "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        response = None
+        try:
+            response = self._pool(lane, target).urlopen(
+                "POST", target.path, body=doc["body"].encode("utf-8"), headers=headers,
+                redirect=False, retries=False, preload_content=False, assert_same_host=False,
+                timeout=urllib3.Timeout(connect=self.settings.connect_timeout,
+                                        read=self.settings.timeout))
+            # never more than MAX_REPLY_BYTES of the answer: a reader shorter than asked for
+            # is at its end (the connection can be reused), a longer one is dropped
+            whole = len(response.read(MAX_REPLY_BYTES + 1, decode_content=False)) <= MAX_REPLY_BYTES
+            outcome = classify(response.status, response.headers.get("Retry-After"))
+            if whole:
+                response.release_conn()
+            else:
+                response.close()
+            response = None
+            return outcome
+        except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
             return Outcome(False, True, f"no answer within {self.settings.timeout:g} s")
-        except requests.ConnectionError as exc:
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError,
+                urllib3.exceptions.SSLError, OSError) as exc:
             return Outcome(False, True, f"connection failed ({_cause(exc)})")
-        except requests.RequestException as exc:
+        except Exception as exc:  # noqa: BLE001 - counted as a failed attempt, never a loop
             return Outcome(False, False, f"cannot post to the webhook: {type(exc).__name__}")
-        return classify(response.status_code, response.headers.get("Retry-After"))
+        finally:
+            if response is not None:  # failed while reading: the connection is not reusable
+                response.close()
 
 
 class AmqpTransport:
@@ -292,8 +346,9 @@ class Courier(DependencyProvider):
     def stop(self):
         self.stopping = True
         for lane in self.lanes.values():
-            if lane.session is not None:
-                lane.session.close()
+            if isinstance(lane.session, dict):
+                for pool in lane.session.values():
+                    pool.close()
         self.client.close()
 
     kill = stop

@@ -23,7 +23,7 @@ from contracts.common import Instant
 from contracts.events import PAYLOADS, make_event, read_event
 from contracts.notifications import (CLEARED, FEEDBACK_STATUSES, FeedbackSchema,
                                      RedeliverSchema, SubscriptionSchema, public_subscription)
-from services.notifications import notices
+from services.notifications import notices, targets
 from services.notifications.delivery import Courier
 from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
 from rules import loader
@@ -185,6 +185,10 @@ class NotificationsService:
         url = data.get("webhook_url")
         if url and url.startswith("http://") and self.courier.settings.require_https:
             errors.append({"field": "webhook_url", "problem": "must be https"})
+        elif url:  # checked again at every delivery, against the address connected to
+            refused = targets.check(url, self.courier.settings.allow_targets)
+            if refused:
+                errors.append({"field": "webhook_url", "problem": refused})
         if errors:
             return problem(400, "invalid request", errors)
         sub_id = data.pop("subscriber_id") or data["platform_id"]
