@@ -3,8 +3,12 @@
 A credential is an API key ``lc_<key_id>.<secret>`` sent as ``Authorization: Bearer <key>`` on
 HTTP and as the ``authorization`` header of an AMQP intake message. Keys live in the
 ``<DB_PREFIX>_auth`` database (collection ``keys``), shared by every service: the key id in
-clear, the secret only as a salted PBKDF2-SHA256 hash. The secret is shown once, when the key is
-created (``lianchen keys create``).
+clear, the secret only as HMAC-SHA256 under a server secret (``settings.server_secret`` in the
+same database, generated once). Keys are 192 random bits, so a slow hash adds nothing against
+guessing, while PBKDF2 (120,000 rounds, ~40 ms) on every wrong secret for a known key id ran
+before any rate limit and blocked the whole eventlet process. Keys created with PBKDF2 still
+verify, and are rehashed to HMAC at their first successful verification. The secret is shown
+once, when the key is created (``lianchen keys create``).
 
 Roles:
 
@@ -14,8 +18,9 @@ Roles:
 - ``regulator``: risk classes, inspection plans, repair and objection decisions;
 - ``administrator``: catalog, keys, dead letters; admitted everywhere.
 
-Verifying a key costs a PBKDF2 run, so a verified key is cached in the process for
-``AUTH_CACHE_SECONDS`` (default 60): revocation takes effect within that time. Rate limits are a
+A verified key is cached in the process for ``AUTH_CACHE_SECONDS`` (default 60): revocation
+takes effect within that time (a retried or replayed message's signed admission is checked
+against the store every time). Rate limits are a
 token bucket per key and per process (``rate`` requests per second, burst ``2 * rate``), so with
 N instances a client may reach N times its rate at most.
 """
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -42,7 +46,8 @@ PRINCIPAL_KEY = "principal"
 # A retried or dead-lettered intake message carries who was admitted, signed, never the key.
 PRINCIPAL_HEADER = "x-lianchen-principal"
 SIGNATURE_HEADER = "x-lianchen-principal-signature"
-PBKDF2_ITERATIONS = 120_000
+PBKDF2_ITERATIONS = 120_000  # keys created before HMAC hashing; rehashed when next verified
+HMAC_SCHEME = "hmac-sha256"
 DEFAULT_RATE = 200.0
 
 
@@ -101,10 +106,10 @@ def split_key(token: str) -> tuple[str, str]:
 class KeyStore:
     """Creates, verifies (with a cache) and revokes keys in ``<prefix>_auth.keys``."""
 
-    def __init__(self, db, cache_seconds: float = 60.0, secret: str | None = None):
+    def __init__(self, db, cache_seconds: float = 60.0):
         self.db = db
         self.keys = db["keys"]
-        self._secret = secret.encode() if secret else None
+        self._secret: bytes | None = None
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
@@ -113,12 +118,12 @@ class KeyStore:
     def from_config(cls, config: dict, client=None) -> "KeyStore":
         client = client or connect(config.get("MONGO_URI"))
         return cls(client[database_name(config, "auth")],
-                   float(config.get("AUTH_CACHE_SECONDS", 60)), config.get("AUTH_SECRET"))
+                   float(config.get("AUTH_CACHE_SECONDS", 60)))
 
     def server_secret(self) -> bytes:
-        """The secret every service signs with: ``AUTH_SECRET`` (config), else one generated
-        once into ``<prefix>_auth.settings`` (where the keys are: whoever can read that can
-        already create keys)."""
+        """The secret every service hashes keys and signs admissions with, generated once into
+        ``<prefix>_auth.settings`` (next to the keys: whoever can read it can already create
+        keys). One source for every process, the CLI included."""
         if self._secret is None:
             settings = self.db["settings"]
             doc = settings.find_one({"_id": "server_secret"})
@@ -171,14 +176,29 @@ class KeyStore:
             raise ValueError("rate: must be positive")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(24)
-        salt = os.urandom(16)
         self.keys.insert_one({
             "_id": key_id, "role": role, "subject": subject, "rate": float(rate),
-            "salt": salt.hex(), "hash": hash_secret(secret, salt),
-            "iterations": PBKDF2_ITERATIONS, "note": note[:200],
+            "scheme": HMAC_SCHEME, "hash": self._key_hash(key_id, secret), "note": note[:200],
             "created_at": datetime.now(timezone.utc), "revoked_at": None,
         })
         return f"lc_{key_id}.{secret}"
+
+    def _key_hash(self, key_id: str, secret: str) -> str:
+        return hmac.new(self.server_secret(), f"lianchen-key-v1\n{key_id}\n{secret}".encode(),
+                        hashlib.sha256).hexdigest()
+
+    def _secret_matches(self, doc: dict, key_id: str, secret: str) -> bool:
+        if doc.get("scheme") == HMAC_SCHEME:
+            return hmac.compare_digest(self._key_hash(key_id, secret), str(doc.get("hash")))
+        # created before HMAC hashing: PBKDF2 once more, then rehashed
+        expected = hash_secret(secret, bytes.fromhex(doc["salt"]),
+                               doc.get("iterations", PBKDF2_ITERATIONS))
+        if not hmac.compare_digest(expected, doc["hash"]):
+            return False
+        self.keys.update_one({"_id": key_id, "hash": doc["hash"]}, {
+            "$set": {"scheme": HMAC_SCHEME, "hash": self._key_hash(key_id, secret)},
+            "$unset": {"salt": "", "iterations": ""}})
+        return True
 
     def revoke(self, key_id: str) -> bool:
         result = self.keys.update_one({"_id": key_id}, {"$set": {
@@ -187,7 +207,7 @@ class KeyStore:
         return result.matched_count == 1
 
     def list(self) -> list[dict]:
-        return [{k: v for k, v in doc.items() if k not in ("hash", "salt")}
+        return [{k: v for k, v in doc.items() if k not in ("hash", "salt", "scheme")}
                 for doc in self.keys.find({})]
 
     def verify(self, token: str) -> Principal:
@@ -201,9 +221,7 @@ class KeyStore:
         doc = self.keys.find_one({"_id": key_id})
         if doc is None or doc.get("revoked_at") is not None:
             raise AuthError(401, "unknown or revoked credential")
-        expected = hash_secret(secret, bytes.fromhex(doc["salt"]), doc.get("iterations",
-                                                                          PBKDF2_ITERATIONS))
-        if not hmac.compare_digest(expected, doc["hash"]):
+        if not self._secret_matches(doc, key_id, secret):
             raise AuthError(401, "unknown or revoked credential")
         principal = Principal(key_id=key_id, role=doc["role"], subject=doc["subject"],
                               rate=float(doc.get("rate", DEFAULT_RATE)))

@@ -84,7 +84,7 @@ def test_keys_are_stored_hashed_and_revocation_takes_effect(mongo_client, db_pre
     key = store.create("regulator", "audit")
     key_id, secret = key[3:].split(".")
     doc = mongo_client[f"{db_prefix}_auth"].keys.find_one({"_id": key_id})
-    assert secret not in str(doc) and doc["hash"] and doc["salt"]
+    assert secret not in str(doc) and doc["hash"] and doc["scheme"] == "hmac-sha256"
     container_factory(ViolationsService, {**config, "AUTH_CACHE_SECONDS": 0}).start()
     session = make_session(None)
     session.headers["Authorization"] = f"Bearer {key}"
@@ -144,3 +144,33 @@ def test_unknown_paths_and_methods_are_json_refusals(violations, make_session):
     wrong = session.delete("/v1/violations")
     assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
     assert wrong.json()["error"]
+
+
+def test_a_wrong_secret_costs_no_slow_hash_and_old_pbkdf2_keys_still_work(mongo_client,
+                                                                           db_prefix):
+    """PBKDF2 (~40 ms) ran for every wrong secret of a known key id, before any rate limit,
+    blocking the whole eventlet process. Keys are 192 random bits: HMAC under a server secret;
+    a key stored with PBKDF2 still verifies and is rehashed at once."""
+    import os
+    import time
+    from shared.auth import AuthError, PBKDF2_ITERATIONS, hash_secret
+    db = mongo_client[f"{db_prefix}_auth"]
+    store = KeyStore(db, cache_seconds=0)
+    key_id = store.create("agency", "FJAMR")[3:].split(".")[0]
+    started = time.perf_counter()
+    for _ in range(20):
+        with pytest.raises(AuthError):
+            store.verify(f"lc_{key_id}.wrong-secret")
+    per_try = (time.perf_counter() - started) / 20
+    assert per_try < 0.015, f"{per_try * 1000:.1f} ms per wrong secret"
+    # a key created before HMAC hashing
+    salt = os.urandom(16)
+    db.keys.insert_one({"_id": "legacy01", "role": "regulator", "subject": "audit",
+                        "rate": 5.0, "salt": salt.hex(), "iterations": PBKDF2_ITERATIONS,
+                        "hash": hash_secret("old-secret", salt), "revoked_at": None})
+    assert store.verify("lc_legacy01.old-secret").role == "regulator"
+    migrated = db.keys.find_one({"_id": "legacy01"})
+    assert migrated["scheme"] == "hmac-sha256" and "salt" not in migrated
+    assert store.verify("lc_legacy01.old-secret").subject == "audit"  # after the rehash
+    with pytest.raises(AuthError):
+        store.verify("lc_legacy01.wrong")
