@@ -220,10 +220,11 @@ class WebhookTransport:
                 response.close()
             response = None
             return outcome
+        except urllib3.exceptions.NewConnectionError as exc:  # (a ConnectTimeoutError too)
+            return Outcome(False, True, f"connection failed ({_cause(exc)})")
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
             return Outcome(False, True, f"no answer within {self.settings.timeout:g} s")
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError,
-                urllib3.exceptions.SSLError, OSError) as exc:
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, OSError) as exc:
             return Outcome(False, True, f"connection failed ({_cause(exc)})")
         except Exception as exc:  # noqa: BLE001 - counted as a failed attempt, never a loop
             return Outcome(False, False, f"cannot post to the webhook: {type(exc).__name__}")
