@@ -148,20 +148,23 @@ class _Failures:
     def _config_int(self, key, default):
         return int(self.container.config.get(key, default))
 
-    def _body(self, message):
+    def _body(self, message) -> bytes:
         """The body a retried or dead-lettered copy carries (``ReliableConsumer(redact=)``)."""
-        return message.body
+        return body_bytes(message)
 
     def _publish(self, message, exchange, routing_key, headers, declare, expiration=None):
         amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
         with get_producer(amqp_uri, confirms=True) as producer:
             producer.publish(
+                # the bytes as received (or redacted), whatever content type and encoding the
+                # sender named (kombu would re-encode a str with an encoding like 'binary' and
+                # fail, and serialise a body without content type)
                 self._body(message),
                 exchange=exchange,
                 routing_key=routing_key,
                 headers=headers,
-                content_type=message.content_type,
-                content_encoding=message.content_encoding,
+                content_type=message.content_type or "application/octet-stream",
+                content_encoding=message.content_encoding or "binary",
                 delivery_mode=2,
                 expiration=expiration,
                 declare=declare,
@@ -352,13 +355,22 @@ class ReliableConsumer(_Failures, Consumer):
         self.redact = redact
         super().__init__(queue, **kwargs)
 
-    def _body(self, message):
-        if self.redact is None:
-            return message.body
-        body = message.body
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        return self.redact(body)
+    def _body(self, message) -> bytes:
+        """Computed once per message: the signed admission covers exactly these bytes."""
+        cached = getattr(message, "lianchen_copy_body", None)
+        if cached is not None:
+            return cached
+        body = body_bytes(message)
+        if self.redact is not None:
+            try:
+                body = self.redact(body)
+            except Exception as exc:  # noqa: BLE001 - a body too hostile to redact (nested
+                # 100,000 deep): keep nothing of it rather than loop on the re-publish
+                _log.warning("could not redact a failed message's body; dropped from the copy",
+                             queue=self.queue.name, error=type(exc).__name__)
+                body = json_dumps({"unredactable_body_bytes": len(body)})
+        message.lianchen_copy_body = body
+        return body
 
     def setup(self):
         super().setup()
@@ -373,8 +385,8 @@ class ReliableConsumer(_Failures, Consumer):
         headers.pop(auth.SIGNATURE_HEADER, None)
         principal = getattr(message, "lianchen_principal", None)
         if principal is not None:
-            headers.update(self.guard.keys.sign_message(
-                principal, headers.get(ROUTING_KEY_HEADER) or "", body_bytes(message)))
+            headers.update(self.guard.keys.sign_message(  # over the body the copy carries
+                principal, headers.get(ROUTING_KEY_HEADER) or "", self._body(message)))
         return headers
 
     def handle_message(self, body, message):

@@ -47,9 +47,15 @@ def header_int(headers, name: str) -> int:
 
 
 def body_bytes(message) -> bytes:
-    """The raw body as bytes (py-amqp hands over a ``str`` when a content encoding is set)."""
+    """The raw body as bytes: py-amqp hands over a ``str`` when the message's content
+    encoding could decode it; encoding it back with that encoding gives the bytes sent."""
     body = getattr(message, "body", None) or b""
-    return body if isinstance(body, bytes) else str(body).encode("utf-8", "surrogateescape")
+    if isinstance(body, bytes):
+        return body
+    try:
+        return str(body).encode(getattr(message, "content_encoding", None) or "utf-8")
+    except (LookupError, UnicodeError):
+        return str(body).encode("utf-8", "surrogateescape")
 
 
 def safe_headers(message) -> dict:
