@@ -104,3 +104,17 @@ def test_a_signed_admission_does_not_hold_for_another_body(violations, config, d
     [refused] = wait_for(lambda: list_dead_letters(config["AMQP_URI"], DLQ), message="refused")
     assert "signature" in refused.reason
     assert db("violations").violations.count_documents({}) == 0
+
+
+def test_a_redacted_dead_letter_is_replayed_as_its_agency(violations, config, keys):
+    """The intake copy's body is redacted (identity numbers replaced): the signed admission
+    covers the bytes the copy carries, so the replay is admitted, not refused as forged."""
+    with AgencyPublisher(config["AMQP_URI"], keys("agency", "FJAMR")) as agency:
+        agency.publish(violation(entity_name="", legal_representative={
+            "name": "陈大文", "id_number": "11010119900307803X"}))
+    [letter] = wait_for(lambda: list_dead_letters(config["AMQP_URI"], DLQ), message="a dead letter")
+    assert b"11010119900307803X" not in letter.body and "entity_name" in letter.reason
+    with entrypoint_waiter(violations, "on_intake", timeout=20):
+        assert replay(config["AMQP_URI"], DLQ) == 1
+    [again] = wait_for(lambda: list_dead_letters(config["AMQP_URI"], DLQ), message="back")
+    assert "entity_name" in again.reason, again.reason  # handled again: admitted
