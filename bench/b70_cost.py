@@ -53,6 +53,9 @@ K = int(os.environ.get("BENCH_COST_PLATFORMS", "3"))
 SEED = int(os.environ.get("BENCH_COST_SEED", "2026"))
 INSTANCES = int(os.environ.get("INSTANCES", "1"))
 CPUS = os.environ.get("BENCH_COST_CPUS")  # e.g. "0,1": taskset every process of the run
+# The webhook receiver is on loopback, which notifications refuse unless allowed
+# (services/notifications/targets.py); the services inherit this environment.
+os.environ.setdefault("NOTIFY_ALLOW_TARGETS", "127.0.0.0/8,::1/128")
 BASELINE = ROOT / "bench" / "baselines" / "b70_ebfc64d.json"
 BATCH = 100
 SECRET = "bench-cost-webhook-secret-0123"
