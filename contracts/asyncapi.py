@@ -49,8 +49,11 @@ SUMMARIES: dict[str, str] = {
     "ViolationRejected": "A submission was refused; the rejections store keeps the reasons",
     "EntityRegistered": "An entity was registered, or created provisionally from a violation",
     "CreditChanged": "An entity's credit score or risk class changed",
-    "RestrictionImposed": "A measure was imposed on an entity in a sector",
-    "RestrictionLifted": "A restriction was lifted (revocation, amendment, repair or expiry)",
+    "RestrictionImposed": "A measure was imposed on an entity in a sector. schema_version 2 "
+                          "(catalog format 2) adds effect, subject and bases; consumers "
+                          "accept 1 (read as effect prohibit, subject entity, no bases) and 2",
+    "RestrictionLifted": "A restriction was lifted (revocation, amendment, repair or expiry). "
+                         "schema_version 2 as RestrictionImposed; consumers accept 1 and 2",
     "SupervisionActionRecorded": "Soft supervision tools were chosen instead of measures "
                                  "(proportionality rule)",
 }

@@ -13,9 +13,14 @@ from marshmallow import Schema, fields, validate
 
 from contracts.common import USCC, Instant
 from contracts.violation import ViolationSchema
-from rules.vocabulary import RISK_CLASSES, SECTORS, SEVERITIES  # noqa: F401 (re-exported)
+from rules.vocabulary import (EFFECTS, RISK_CLASSES, SECTORS, SEVERITIES,  # noqa: F401
+                              SUBJECTS)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of every event type not named in VERSIONS
+# Event types at a later version: producers emit the last; consumers accept every version
+# listed (old dead letters replay). RestrictionImposed / RestrictionLifted v2 (catalog format 2,
+# issue 18) add each measure's effect, subject and bases.
+VERSIONS: dict[str, tuple[int, ...]] = {"RestrictionImposed": (1, 2), "RestrictionLifted": (1, 2)}
 
 
 # The longest id derived from a record's id (``contracts.violation.VIOLATION_ID_MAX``, 64) is a
@@ -86,7 +91,22 @@ class SourceSchema(Schema):
     severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
 
 
-class RestrictionSchema(Schema):
+class BasisSchema(Schema):
+    """One legal basis of a measure, as the catalog gives it (checked against rules/law/)."""
+
+    document = fields.String(required=True, metadata={"description": "title of the rule"})
+    number = fields.String(allow_none=True, load_default=None,
+                           metadata={"description": "document number; null for a law"})
+    article = fields.String(required=True, metadata={"description": "e.g. 第十五条"})
+    item = fields.String(allow_none=True, load_default=None,
+                         metadata={"description": "item or paragraph, e.g. （一）"})
+    quote = fields.String(required=True, metadata={"description": "the sentence relied on, verbatim"})
+    law_file = fields.String(required=True, metadata={"description": "the file under rules/law/"})
+
+
+class RestrictionV1Schema(Schema):
+    """RestrictionImposed at schema version 1 (before catalog format 2): read, never written."""
+
     restriction_id = fields.String(required=True)
     uscc = USCC(required=True)
     entity_name = fields.String(required=True)
@@ -103,10 +123,23 @@ class RestrictionSchema(Schema):
     reason = fields.String(required=True)
 
 
-class RestrictionLiftedSchema(Schema):
-    restriction = fields.Nested(RestrictionSchema, required=True)
+class RestrictionSchema(RestrictionV1Schema):
+    """RestrictionImposed v2: the measure's effect (only ``prohibit`` bars the entity), whom it
+    binds and the bases it rests on."""
+
+    effect = fields.String(required=True, validate=validate.OneOf(EFFECTS))
+    subject = fields.String(required=True, validate=validate.OneOf(SUBJECTS))
+    bases = fields.List(fields.Nested(BasisSchema), required=True)
+
+
+class RestrictionLiftedV1Schema(Schema):
+    restriction = fields.Nested(RestrictionV1Schema, required=True)
     lifted_at = Instant(required=True)
     lift_reason = fields.String(required=True)
+
+
+class RestrictionLiftedSchema(RestrictionLiftedV1Schema):
+    restriction = fields.Nested(RestrictionSchema, required=True)
 
 
 class SupervisionActionSchema(Schema):
@@ -160,6 +193,8 @@ class MeasureRefSchema(Schema):
     legal_basis = fields.String(required=True)
     department = fields.String(required=True)
     memorandum = fields.String(allow_none=True, load_default=None)
+    effect = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(EFFECTS),
+                           metadata={"description": "null in notices before catalog format 2"})
 
 
 class RestrictionRefSchema(Schema):
@@ -202,8 +237,27 @@ PAYLOADS: dict[str, type[Schema]] = {
 }
 
 
+# Older versions of a payload: (type, version) -> schema. A v1 restriction payload is given
+# to consumers as v2 with the defaults of a format-1 measure (it was imposed as a prohibition
+# of the entity, with its bases in ``legal_basis`` only).
+OLD_PAYLOADS: dict[tuple[str, int], type[Schema]] = {
+    ("RestrictionImposed", 1): RestrictionV1Schema,
+    ("RestrictionLifted", 1): RestrictionLiftedV1Schema,
+}
+V1_MEASURE_DEFAULTS = {"effect": "prohibit", "subject": "entity", "bases": []}
+
+
 class UnknownEventType(ValueError):
     pass
+
+
+class UnsupportedSchemaVersion(ValueError):
+    pass
+
+
+def version_of(event_type: str) -> int:
+    """The schema version a producer writes for ``event_type``."""
+    return VERSIONS.get(event_type, (SCHEMA_VERSION,))[-1]
 
 
 def make_event(event_type: str, payload: dict, *, producer: str, correlation_id: str,
@@ -215,7 +269,7 @@ def make_event(event_type: str, payload: dict, *, producer: str, correlation_id:
     envelope = {
         "event_id": event_id or str(uuid.uuid4()),
         "type": event_type,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": version_of(event_type),
         "occurred_at": occurred_at or datetime.now(timezone.utc),
         "producer": producer,
         "correlation_id": correlation_id,
@@ -227,13 +281,33 @@ def make_event(event_type: str, payload: dict, *, producer: str, correlation_id:
 def read_event(body: dict, expected_type: str | None = None) -> tuple[dict, dict]:
     """Validate an envelope and its payload; returns ``(envelope, payload)`` loaded."""
     envelope = _ENVELOPE.load(body)
-    if expected_type and envelope["type"] != expected_type:
-        raise UnknownEventType(f"expected {expected_type}, got {envelope['type']}")
-    payload = _payload_schema(envelope["type"]).load(envelope["payload"])
+    kind, version = envelope["type"], envelope["schema_version"]
+    if expected_type and kind != expected_type:
+        raise UnknownEventType(f"expected {expected_type}, got {kind}")
+    accepted = VERSIONS.get(kind, (SCHEMA_VERSION,))
+    if kind in PAYLOADS and version not in accepted:
+        raise UnsupportedSchemaVersion(f"{kind} schema_version {version} is not one of "
+                                       f"{', '.join(map(str, accepted))}")
+    if (kind, version) in OLD_PAYLOADS:
+        payload = _old_schema(kind, version).load(envelope["payload"])
+        if kind == "RestrictionImposed":
+            payload = {**V1_MEASURE_DEFAULTS, **payload}
+        else:
+            payload = {**payload, "restriction": {**V1_MEASURE_DEFAULTS, **payload["restriction"]}}
+        return envelope, payload
+    payload = _payload_schema(kind).load(envelope["payload"])
     return envelope, payload
 
 
 _INSTANCES: dict[str, Schema] = {}
+_OLD_INSTANCES: dict[tuple[str, int], Schema] = {}
+
+
+def _old_schema(kind: str, version: int) -> Schema:
+    schema = _OLD_INSTANCES.get((kind, version))
+    if schema is None:
+        schema = _OLD_INSTANCES[(kind, version)] = OLD_PAYLOADS[(kind, version)]()
+    return schema
 _ENVELOPE = EnvelopeSchema()
 
 

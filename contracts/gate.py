@@ -9,9 +9,12 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from contracts.common import USCC, Instant
-from contracts.events import SECTORS
+from contracts.events import EFFECTS, SECTORS, SUBJECTS, BasisSchema
 
-RECORDS = ("entity_unknown", "no_active_restriction", "restricted")
+# restricted: a prohibition applies in some sector asked; measures_without_prohibition:
+# measures apply (stricter review, consideration, supervision, information), none prohibits.
+RECORDS = ("entity_unknown", "no_active_restriction", "restricted",
+           "measures_without_prohibition")
 
 
 def _doc(text: str) -> dict:
@@ -33,7 +36,15 @@ class MeasureViewSchema(Schema):
     restriction_id = fields.String(required=True)
     measure_id = fields.String(required=True)
     action = fields.String(required=True)
-    legal_basis = fields.String(required=True)
+    effect = fields.String(required=True, validate=validate.OneOf(EFFECTS), **_doc(
+        "prohibit: the entity may not pass; stricter_review, consideration, supervision, "
+        "inform: told as what they are, they do not bar"))
+    subject = fields.String(required=True, validate=validate.OneOf(SUBJECTS), **_doc(
+        "whom the measure binds (the engine imposes entity measures only)"))
+    bases = fields.List(fields.Nested(BasisSchema), required=True, **_doc(
+        "document, number, article, item, the sentence relied on verbatim, law file; empty "
+        "for a restriction imposed before catalog format 2"))
+    legal_basis = fields.String(required=True, **_doc("the bases on one line"))
     department = fields.String(required=True, **_doc("the implementing department"))
     memorandum = fields.String(required=True, allow_none=True, **_doc(
         "null: withheld, the measure follows from the credit risk class (not public)"))
@@ -48,16 +59,20 @@ class MeasureViewSchema(Schema):
 
 
 class SectorAnswerSchema(Schema):
-    may_pass = fields.Boolean(required=True)
+    may_pass = fields.Boolean(required=True, **_doc(
+        "false only where a measure with effect prohibit applies"))
     measures = fields.List(fields.Nested(MeasureViewSchema), required=True)
     reason = fields.String(required=True)
 
 
 class StatusResultSchema(Schema):
+    schema_version = fields.Integer(required=True, validate=validate.OneOf((2,)), **_doc(
+        "2: measures carry effect, subject and bases (1: before catalog format 2)"))
     uscc = USCC(required=True)
     as_of = Instant(required=True)
     record = fields.String(required=True, validate=validate.OneOf(RECORDS))
-    may_pass = fields.Boolean(required=True, **_doc("true when no sector asked is restricted"))
+    may_pass = fields.Boolean(required=True, **_doc(
+        "true when no prohibition applies in any sector asked"))
     records_under_review = fields.List(fields.String(), required=True, **_doc(
         "violation ids (agency_code/document_number) behind the measures shown that have an "
         "open objection"))

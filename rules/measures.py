@@ -1,29 +1,45 @@
-"""The measure catalog (data in ``catalog/measures.json``) and the decision it gives.
+"""The measure catalog (data in ``catalog/measures.json``, format 2) and the decision it gives.
 
 Pure domain code: no broker, no store. ``Catalog.load`` refuses an invalid file with every
-problem named; ``Catalog.decide`` turns the facts of one violation into measures (or into soft
-supervision tools under the proportionality rule), recording which rules fired and why, so the
-same facts always give the same outcome.
+problem named: among them a measure whose basis quote is not found verbatim under its article
+in the named file of ``rules/law/`` (``rules.lawtexts``), and any trigger on the credit risk
+class (the class sets inspection ratios and frequency only: 晋市监发〔2023〕216号 (十九)).
+``Catalog.decide`` turns the facts of one violation into measures, each with its effect
+(``prohibit``, ``stricter_review``, ``consideration``, ``supervision``, ``inform``), subject
+(the entity or a person) and bases, recording which rules fired and why, so the same facts
+always give the same outcome.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from rules import lawtexts
 from rules.periods import DURATION_KINDS, Periods
-from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, RISK_CLASSES, SECTORS, SEVERITIES
+from rules.vocabulary import CATEGORIES, EFFECTS, LISTS, PENALTY_TYPES, SECTORS, SUBJECTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "measures.json"
+FORMAT = 2
+# What a trigger may be keyed on: what a basis names (a published list, a penalty type, a fine
+# threshold, the deciding department) and the field of the rule (food law binds food operators).
 CONDITIONS = {
     "categories": CATEGORIES,
-    "severities": SEVERITIES,
     "penalty_types": PENALTY_TYPES,
     "listings": LISTS,
-    "risk_classes": RISK_CLASSES,
+    "deciding_agencies": None,  # agency codes (catalog/agencies.json): any non-empty strings
+    "min_fine_yuan": None,  # a number: some fine of at least this amount
 }
+REFUSED_CONDITIONS = {
+    "risk_classes": "the credit risk class triggers no measure: it sets the inspection ratio and "
+                    "frequency only (晋市监发〔2023〕216号 (十九): 「合理确定监管重点、监管措施、抽查比例和频次」)",
+    "severities": "a severity label is not what any basis names; key the trigger on the list, "
+                  "penalty type or fine the basis names",
+}
+BASIS_KEYS = ("document", "number", "article", "item", "quote", "law_file")
 
 
 class InvalidCatalog(ValueError):
@@ -36,10 +52,24 @@ class InvalidCatalog(ValueError):
 class Measure:
     id: str
     sector: str
+    effect: str
+    subject: str
     action: str
-    legal_basis: str
     department: str
     duration: dict
+    bases: tuple[dict, ...]
+    basic_list_item: str | None = None
+
+    @property
+    def legal_basis(self) -> str:
+        """The bases as one line: document (number) article item: 「quote」; ..."""
+        return "; ".join(render_basis(b) for b in self.bases)
+
+
+def render_basis(basis: dict) -> str:
+    number = f" ({basis['number']})" if basis.get("number") else ""
+    item = basis.get("item") or ""
+    return f"{basis['document']}{number} {basis['article']}{item}: 「{basis['quote']}」"
 
 
 @dataclass(frozen=True)
@@ -63,13 +93,43 @@ class Decision:
     rules: list[str] = field(default_factory=list)
     reason: str = ""
 
+    @property
+    def entity_measures(self) -> list[dict]:
+        """The measures that bind the entity: the only ones the engine imposes today."""
+        return [m for m in self.measures if m["measure"].subject == "entity"]
+
 
 def _holds(key: str, values, facts: dict) -> bool:
     if key == "penalty_types":
         return bool(set(values) & set(facts.get("penalty_types", ())))
-    fact = {"categories": "category", "severities": "severity", "listings": "listing",
-            "risk_classes": "risk_class"}[key]
+    if key == "min_fine_yuan":
+        return any(amount >= Decimal(str(values)) for amount in facts.get("fines", ()))
+    fact = {"categories": "category", "listings": "listing",
+            "deciding_agencies": "agency_code"}[key]
     return facts.get(fact) in values
+
+
+def _check_basis(mid: str, index: int, basis, problems: list[str]) -> dict:
+    where = f"measure {mid} basis {index + 1}"
+    if not isinstance(basis, dict):
+        problems.append(f"{where}: must be an object with {', '.join(BASIS_KEYS)}")
+        return {}
+    for key in ("document", "article", "quote", "law_file"):
+        if not str(basis.get(key) or "").strip():
+            problems.append(f"{where}: no {key}")
+    unknown = sorted(set(basis) - set(BASIS_KEYS))
+    if unknown:
+        problems.append(f"{where}: unknown field(s) {unknown}")
+    if basis.get("law_file") and basis.get("article") and basis.get("quote"):
+        problem = lawtexts.quote_problem(basis["law_file"], basis["article"], basis["quote"])
+        if problem:
+            problems.append(f"{where}: {problem}")
+        else:
+            title = lawtexts.front_matter(basis["law_file"]).get("title")
+            if basis.get("document") and title != basis["document"]:
+                problems.append(f"{where}: document {basis['document']!r} is not the title of "
+                                f"{basis['law_file']} ({title!r})")
+    return {key: basis.get(key) for key in BASIS_KEYS}
 
 
 class Catalog:
@@ -80,6 +140,8 @@ class Catalog:
         self.measures = measures
         self.triggers = triggers
         self.proportionality = proportionality
+        self.legal_review: dict = {}
+        self.effective_from: datetime | None = None
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_PATH, periods: Periods | None = None) -> "Catalog":
@@ -94,6 +156,21 @@ class Catalog:
         problems: list[str] = []
         if not data.get("version"):
             problems.append("catalog has no version")
+        if data.get("format") != FORMAT:
+            problems.append(f"format must be {FORMAT} (measures with effect, subject and "
+                            f"bases), got {data.get('format')!r}")
+        review = data.get("legal_review")
+        if not isinstance(review, dict) or not {"reviewed_by", "reviewed_at", "reference"} <= set(review):
+            problems.append("legal_review must say who reviewed this version (法制审核): "
+                            "reviewed_by, reviewed_at, reference (null while pending)")
+        effective = None
+        try:
+            effective = datetime.fromisoformat(data.get("effective_from"))
+            if effective.tzinfo is None:
+                raise ValueError("no offset")
+        except (TypeError, ValueError):
+            problems.append(f"effective_from must be an ISO 8601 instant with offset, got "
+                            f"{data.get('effective_from')!r}")
         measures: dict[str, Measure] = {}
         for raw in data.get("measures", []):
             mid = raw.get("id") or "(measure without id)"
@@ -102,17 +179,35 @@ class Catalog:
             if raw.get("sector") not in SECTORS:
                 problems.append(f"measure {mid}: unknown sector {raw.get('sector')!r} "
                                 f"(known: {', '.join(SECTORS)})")
-            for attr in ("action", "legal_basis", "department"):
+            if raw.get("effect") not in EFFECTS:
+                problems.append(f"measure {mid}: effect must be one of {', '.join(EFFECTS)}, "
+                                f"got {raw.get('effect')!r}")
+            if raw.get("subject") not in SUBJECTS:
+                problems.append(f"measure {mid}: subject must be one of {', '.join(SUBJECTS)}, "
+                                f"got {raw.get('subject')!r}")
+            if "legal_basis" in raw:
+                problems.append(f"measure {mid}: 'legal_basis' is format 1; give 'bases'")
+            for attr in ("action", "department"):
                 if not str(raw.get(attr) or "").strip():
-                    problems.append(f"measure {mid}: no {attr.replace('_', ' ')}")
+                    problems.append(f"measure {mid}: no {attr}")
+            if "basic_list_item" not in raw:
+                problems.append(f"measure {mid}: no basic_list_item (the item of the "
+                                f"全国失信惩戒措施基础清单, or null where none is known)")
+            bases = raw.get("bases")
+            if not isinstance(bases, list) or not bases:
+                problems.append(f"measure {mid}: no bases (a measure without a verified basis "
+                                f"is not shipped)")
+                bases = []
+            checked = tuple(_check_basis(mid, i, b, problems) for i, b in enumerate(bases))
             duration = raw.get("duration") or {}
             if duration.get("kind") not in DURATION_KINDS:
                 problems.append(f"measure {mid}: duration kind must be one of {DURATION_KINDS}")
             elif duration["kind"] == "fixed_months" and not (
                     isinstance(duration.get("months"), int) and duration["months"] > 0):
                 problems.append(f"measure {mid}: fixed_months needs a positive whole 'months'")
-            measures[mid] = Measure(mid, raw.get("sector"), raw.get("action"),
-                                    raw.get("legal_basis"), raw.get("department"), duration)
+            measures[mid] = Measure(mid, raw.get("sector"), raw.get("effect"), raw.get("subject"),
+                                    raw.get("action"), raw.get("department"), duration, checked,
+                                    raw.get("basic_list_item"))
         triggers: list[Trigger] = []
         seen_triggers: set[str] = set()
         for memo in data.get("memoranda", []):
@@ -126,12 +221,31 @@ class Catalog:
                 if not when:
                     problems.append(f"trigger {tid}: no conditions (it would match every violation)")
                 for key, values in when.items():
-                    if key not in CONDITIONS:
-                        problems.append(f"trigger {tid}: unknown condition {key!r}")
+                    if key in REFUSED_CONDITIONS:
+                        problems.append(f"trigger {tid}: condition {key!r} refused: "
+                                        f"{REFUSED_CONDITIONS[key]}")
                         continue
-                    unknown = [v for v in values if v not in CONDITIONS[key]] if isinstance(values, list) else [values]
-                    if not values or unknown:
-                        problems.append(f"trigger {tid}: {key} {unknown or '[]'} can never match")
+                    if key not in CONDITIONS:
+                        problems.append(f"trigger {tid}: unknown condition {key!r} "
+                                        f"(known: {', '.join(CONDITIONS)})")
+                        continue
+                    if key == "min_fine_yuan":
+                        try:
+                            ok = Decimal(str(values)) > 0 and not isinstance(values, bool)
+                        except InvalidOperation:
+                            ok = False
+                        if not ok:
+                            problems.append(f"trigger {tid}: min_fine_yuan must be a positive "
+                                            f"number, got {values!r}")
+                        continue
+                    allowed = CONDITIONS[key]
+                    if not isinstance(values, list) or not values:
+                        problems.append(f"trigger {tid}: {key} must be a non-empty list")
+                        continue
+                    unknown = [v for v in values if not isinstance(v, str) or not v
+                               or (allowed is not None and v not in allowed)]
+                    if unknown:
+                        problems.append(f"trigger {tid}: {key} {unknown} can never match")
                 for mid in raw.get("measures", []):
                     if mid not in measures:
                         problems.append(f"trigger {tid}: unknown measure {mid!r}")
@@ -140,28 +254,42 @@ class Catalog:
                 triggers.append(Trigger(tid, memo_id, raw.get("description", ""), when,
                                         tuple(raw.get("measures", ()))))
         rule = data.get("proportionality") or {}
-        if not rule.get("soft_tools") or not rule.get("legal_basis"):
-            problems.append("proportionality rule needs soft_tools and legal_basis")
+        if not rule.get("soft_tools") or not rule.get("when_all") or not rule.get("bases"):
+            problems.append("proportionality rule needs soft_tools, when_all and bases")
+        rule_bases = tuple(_check_basis("proportionality", i, b, problems)
+                           for i, b in enumerate(rule.get("bases") or []))
         if problems:
             raise InvalidCatalog(problems)
-        return cls(data["version"], measures, triggers, rule, periods)
+        catalog = cls(data["version"], measures, triggers,
+                      {**rule, "bases": rule_bases,
+                       "legal_basis": "; ".join(render_basis(b) for b in rule_bases)}, periods)
+        catalog.legal_review = dict(review)
+        catalog.effective_from = effective
+        return catalog
 
     def decide(self, record: dict, risk_class: str | None = None) -> Decision:
-        """The measures one violation triggers. ``record`` is a loaded ViolationSchema dict."""
+        """The measures one violation triggers. ``record`` is a loaded ViolationSchema dict.
+
+        ``risk_class`` is accepted and never read: no condition may name it (the loader
+        refuses one), so the class cannot change what is decided for the same facts
+        (``tests/legal/test_book.py`` checks this as a property)."""
+        del risk_class
+        penalties = record.get("penalties", ())
         facts = {
             "category": record["category"],
-            "severity": record["severity"],
-            "penalty_types": [p["type"] for p in record.get("penalties", ())],
+            "penalty_types": [p["type"] for p in penalties],
+            "fines": [Decimal(str(p["amount"])) for p in penalties
+                      if p["type"] == "fine" and p.get("amount") is not None],
             "listing": (record.get("listing") or {}).get("list"),
-            "risk_class": risk_class,
+            "agency_code": record.get("agency_code"),
         }
         rule = self.proportionality
-        if record["severity"] in rule.get("severities", ()) and not facts["listing"] and any(
-                record.get(flag) for flag in rule.get("when_any", ())):
-            flags = [flag for flag in rule["when_any"] if record.get(flag)]
+        if record["severity"] in rule.get("severities", ()) and not facts["listing"] and all(
+                record.get(flag) for flag in rule["when_all"]):
             return Decision(soft_tools=list(rule["soft_tools"]), rules=[rule["rule"]],
-                            reason=f"{record['severity']} violation, {' and '.join(flags)}: "
-                                   f"soft tools only ({rule['legal_basis']})")
+                            reason=f"{record['severity']} violation, "
+                                   f"{' and '.join(rule['when_all'])}: soft tools only "
+                                   f"({rule['legal_basis']})")
         decision = Decision()
         chosen: dict[str, Trigger] = {}
         for trigger in self.triggers:

@@ -39,5 +39,14 @@ PENALTY_TYPES = (
 )
 # 严重违法失信名单 and 经营异常名录; how long each lasts is in ``catalog/periods.json``.
 LISTS = ("serious_violation", "abnormal_operations")
-SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "platforms")
+# Where a measure is applied. ``honours``: 表彰奖励 (SAMR Order 44 art. 15(四)); ``supervision``:
+# the market regulator's own inspections (art. 15(二)).
+SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "platforms",
+           "honours", "supervision")
+# What a measure does (issue 18): only ``prohibit`` makes a gate-keeping answer say "may not pass".
+EFFECTS = ("prohibit", "stricter_review", "consideration", "supervision", "inform")
+# Whom it binds. The engine imposes entity measures only; person measures are catalog data
+# for the persons issue (21).
+SUBJECTS = ("entity", "legal_representative", "responsible_person", "director_manager",
+            "food_trade_role")
 RISK_CLASSES = ("A", "B", "C", "D")

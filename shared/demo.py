@@ -1,8 +1,12 @@
-"""The demo `make run` ends with: one violation, restricted in every sector.
+"""The demo `make run` ends with: one violation, restricting the entity where the law allows.
 
-Registers a merchant on a platform, subscribes the platform to notices, publishes a serious
-food-safety violation with a serious-violation listing *as an agency would* (plain pika,
-publisher confirms), then shows step by step what each part of the system now says.
+Registers a merchant on a platform, subscribes the platform to notices, publishes a food-safety
+decision that revokes the food licence and lists the merchant on the serious violation list
+*as an agency would* (plain pika, publisher confirms), then shows step by step what each part
+of the system now says: prohibitions where a law gives one (食品安全法 art. 135: no food licence
+for 5 years; 政府采购法 art. 22(5) with 实施条例 art. 19: no procurement for 3 years; Order 44
+art. 15(四): no SAMR honours), and the other measures of Order 44 art. 15 as what they are
+(considerations, stricter review, supervision, information).
 """
 from __future__ import annotations
 
@@ -80,7 +84,8 @@ def main() -> int:
         "agency_code": "SXAMR-140100", "document_number": document, "uscc": code,
         "entity_name": name, "category": "food_safety", "severity": "serious",
         "penalties": [{"type": "fine", "amount": "200000.00"}, {"type": "confiscation",
-                                                                "amount": "35000.00"}],
+                                                                "amount": "35000.00"},
+                      {"type": "licence_revocation"}],
         "legal_basis": {"law": "Food Safety Law (食品安全法)", "article": "124"},
         "occurred_at": "2026-09-15T11:00:00+08:00", "decided_at": "2026-11-02T10:00:00+08:00",
         "first_offence": False, "corrected": False,
@@ -93,28 +98,33 @@ def main() -> int:
     print(f"    confirmed by the broker: message_id={message_id} correlation_id={correlation_id}")
 
     step(3, "Gate-keeping: may this entity pass? (restrictions service, computed now)")
+    expected = _expected(record)
     deadline, answer = time.monotonic() + 30, None
     while time.monotonic() < deadline:
         answer = s["gatekeeper"].get(url("restrictions", f"/v1/entities/{code}/status"),
                                      timeout=5).json()
-        if answer.get("record") == "restricted" and not any(
-                s["may_pass"] for s in answer["sectors"].values()):
+        shown = {m["measure_id"] for e in answer.get("sectors", {}).values()
+                 for m in e["measures"]}
+        if shown >= expected:
             break
         time.sleep(0.2)
     for sector, entry in answer["sectors"].items():
-        verdict = "MAY PASS" if entry["may_pass"] else "RESTRICTED"
-        print(f"    {sector:<14} {verdict}")
+        verdict = "MAY PASS" if entry["may_pass"] else "PROHIBITED"
+        print(f"    {sector:<14} {verdict}  ({entry['reason']})")
         for m in entry["measures"]:
             ends = m["ends_at"][:10] if m["ends_at"] else "until cured"
-            print(f"        - {m['measure_id']} {m['action']}")
-            print(f"          basis: {m['legal_basis']} | by: {m['department']} | until {ends}")
+            print(f"        - {m['measure_id']} [{m['effect']}] {m['action']}")
+            for basis in m["bases"]:
+                print(f"          basis: {basis['document']} {basis['article']}"
+                      f"{basis.get('item') or ''}: 「{basis['quote']}」")
+            print(f"          by: {m['department']} | until {ends}")
     print(f"    answer_id={answer['answer_id']} (audited; GET /v1/answers/{answer['answer_id']})")
 
     step(4, "Scoring: credit score and risk class (regulator view)")
     score = s["regulator"].get(url("scoring", f"/v1/scores/{code}"), timeout=5).json()
     print(f"    score {score.get('score')} class {score.get('risk_class')}")
 
-    step(5, "Notifications: clearance notice for platform demo-mall")
+    step(5, "Notifications: the platform is informed (no rule held obliges it to clear the shop)")
     expected = len(answer["sectors"].get("platforms", {}).get("measures", []))
     deadline, notices = time.monotonic() + 15, []
     while time.monotonic() < deadline and len(notices) < max(expected, 1):
@@ -123,11 +133,13 @@ def main() -> int:
                    if n["uscc"] == code]
         time.sleep(0.2)
     for n in notices:
-        print(f"    {n['kind']}: {n['measure']['id']} {n['measure']['action']} "
-              f"(shop {n['merchant']['shop_id']}, act by {n['act_by'][:10]})")
+        print(f"    {n['kind']}: {n['measure']['id']} [{n['measure'].get('effect')}] "
+              f"{n['measure']['action']} (shop {n['merchant']['shop_id']})")
 
     restricted = [s for s, e in answer["sectors"].items() if not e["may_pass"]]
-    print(f"\nOne violation, restricted in {len(restricted)} of {len(answer['sectors'])} sectors.")
+    others = [s for s, e in answer["sectors"].items() if e["may_pass"] and e["measures"]]
+    print(f"\nOne violation: prohibited in {len(restricted)} of {len(answer['sectors'])} sectors "
+          f"({', '.join(restricted)}); measures without prohibition in {', '.join(others)}.")
     print("Try next (an administrator's key the demo created; `lianchen keys create` makes more):")
     print(f"  export KEY={s['administrator'].key}")
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('restrictions', f'/v1/entities/{code}/status')}")
@@ -136,7 +148,16 @@ def main() -> int:
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('scoring', f'/v1/scores/{code}')}")
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" '{url('notifications', '/v1/notices')}?subscriber=demo-mall'")
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('restrictions', '/v1/changes')}")
-    return 0 if len(restricted) == len(answer["sectors"]) and notices else 1
+    wanted = {"market_access", "procurement", "honours"}
+    return 0 if set(restricted) == wanted and notices else 1
+
+
+def _expected(record: dict) -> set[str]:
+    """The entity measures the catalog in force decides for this record."""
+    from contracts.violation import ViolationSchema
+    from rules import loader
+    decision = loader.load().measures.decide(ViolationSchema().load(record))
+    return {m["measure"].id for m in decision.entity_measures}
 
 
 if __name__ == "__main__":

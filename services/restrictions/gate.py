@@ -16,6 +16,10 @@ from shared.queries import BadQuery, parse_code  # noqa: F401 (re-exported)
 
 MAX_BATCH = 1000
 CLEAR = "no active measure in this sector"
+SCHEMA_VERSION = 2  # of the answer: 2 carries each measure's effect, subject and bases
+EFFECT_WORDS = {"prohibit": "prohibition", "stricter_review": "stricter review",
+                "consideration": "consideration", "supervision": "supervision measure",
+                "inform": "information"}
 
 
 def parse_query(args) -> tuple[list[str], datetime]:
@@ -59,6 +63,8 @@ def measure_view(doc: dict, under_review: bool = False,
     hidden = doc["rule"] in withheld
     return {
         "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
+        "effect": doc.get("effect") or "prohibit", "subject": doc.get("subject") or "entity",
+        "bases": [dict(b) for b in doc.get("bases") or ()],
         "legal_basis": doc["legal_basis"], "department": doc["department"],
         "memorandum": None if hidden else doc["memorandum"],
         "rule": None if hidden else doc["rule"],
@@ -71,12 +77,14 @@ def measure_view(doc: dict, under_review: bool = False,
 
 def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
            entity_known: bool, under_review=None, withheld: frozenset[str] = frozenset()) -> dict:
-    """``under_review(violation_id) -> bool``: the record has an open objection. A measure
+    """``may_pass`` is false only where a ``prohibit`` measure of the entity applies; every other
+    active measure (stricter review, consideration, supervision, information) is told as what
+    it is, with its bases. ``under_review(violation_id) -> bool``: the record has an open objection. A measure
     whose record is under review still applies (the record stands until decided); the
     answer says so, measure by measure and in ``records_under_review``. ``withheld``: rules
     (``class_based_rules``) whose memorandum and rule id are not told (the class is not public)."""
     if not docs:  # most codes in a batch: one shared, read-only sectors part
-        return {"uscc": code, "as_of": as_of,
+        return {"schema_version": SCHEMA_VERSION, "uscc": code, "as_of": as_of,
                 "record": "no_active_restriction" if entity_known else "entity_unknown",
                 "may_pass": True, "records_under_review": [], "sectors": _clear(tuple(sectors))}
     per_sector = {sector: {"may_pass": True, "measures": []} for sector in sectors}
@@ -87,26 +95,41 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
         if doc["sector"] in per_sector and is_active(
                 _utc(doc["starts_at"]), _utc(doc.get("ends_at")), _utc(doc.get("lifted_at")), as_of):
             entry = per_sector[doc["sector"]]
-            entry["may_pass"] = False
+            if (doc.get("effect") or "prohibit") == "prohibit" and \
+                    (doc.get("subject") or "entity") == "entity":
+                entry["may_pass"] = False
             flagged = bool(under_review and under_review(source_id(doc)))
             if flagged:
                 reviewed.add(source_id(doc))
             entry["measures"].append(_cached_view(doc, flagged, withheld))
     for entry in per_sector.values():
         entry["measures"].sort(key=lambda m: (m["starts_at"], m["measure_id"]))
-        entry["reason"] = (CLEAR if entry["may_pass"] else
-                           f"{len(entry['measures'])} active measure(s) under the joint "
-                           f"punishment catalog")
+        entry["reason"] = _reason(entry["measures"])
     if not entity_known and not any_record:
         record = "entity_unknown"
-    elif not any(not e["may_pass"] for e in per_sector.values()):
-        record = "no_active_restriction"
-    else:
+    elif any(not e["may_pass"] for e in per_sector.values()):
         record = "restricted"
-    return {"uscc": code, "as_of": as_of, "record": record,
+    elif any(e["measures"] for e in per_sector.values()):
+        record = "measures_without_prohibition"
+    else:
+        record = "no_active_restriction"
+    return {"schema_version": SCHEMA_VERSION, "uscc": code, "as_of": as_of, "record": record,
             "may_pass": all(e["may_pass"] for e in per_sector.values()),
             "records_under_review": sorted(reviewed),
             "sectors": per_sector}
+
+
+def _reason(measures: list[dict]) -> str:
+    """``2 active measures: 1 prohibition, 1 consideration`` (effects in catalog order)."""
+    if not measures:
+        return CLEAR
+    counts: dict[str, int] = {}
+    for measure in measures:
+        counts[measure["effect"]] = counts.get(measure["effect"], 0) + 1
+    parts = [f"{counts[e]} {EFFECT_WORDS[e]}" for e in EFFECT_WORDS if e in counts]
+    passes = ("" if "prohibit" in counts else
+              "; none prohibits: the entity may pass, the measures are told as what they are")
+    return f"{len(measures)} active measure(s): {', '.join(parts)}{passes}"
 
 
 def _cached_view(doc: dict, under_review: bool, withheld: frozenset[str]) -> dict:

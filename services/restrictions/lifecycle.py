@@ -40,6 +40,11 @@ def restriction_doc(doc: dict) -> dict:
             "memorandum", "source", "starts_at", "ends_at", "rule", "reason")
     out = {key: doc.get(key) for key in keys}
     out["restriction_id"] = doc["_id"]
+    # Restrictions stored before catalog format 2 carry no effect: they were imposed as
+    # prohibitions, and are told as such until the migration (issue 18 item 6) re-decides them.
+    out["effect"] = doc.get("effect") or "prohibit"
+    out["subject"] = doc.get("subject") or "entity"
+    out["bases"] = doc.get("bases") or []
     return out
 
 
@@ -82,7 +87,9 @@ class Reconciler:
             decision = self.catalog.decide(facts, entity.get("risk_class"))
             if decision.soft_tools:
                 self._supervise(violation_id, record, decision)
-            desired = {m["measure"].id: m for m in decision.measures}
+            # Person measures (subject other than the entity) are catalog data for the persons
+            # issue: the engine imposes the entity's measures only.
+            desired = {m["measure"].id: m for m in decision.entity_measures}
         now = datetime.now(timezone.utc)
         # The source document lists the measures in force for it (the restrictions collection
         # is only ever read by id: a filter on another field scans it on FerretDB), and how
@@ -128,6 +135,8 @@ class Reconciler:
             doc = {
                 "uscc": record["uscc"], "entity_name": record["entity_name"],
                 "sector": measure.sector, "measure_id": measure.id, "action": measure.action,
+                "effect": measure.effect, "subject": measure.subject,
+                "bases": [dict(basis) for basis in measure.bases],
                 "legal_basis": measure.legal_basis, "department": measure.department,
                 "memorandum": trigger.memorandum,
                 "source": {"violation_id": violation_id, "agency_code": record["agency_code"],

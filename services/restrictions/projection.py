@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-VIEW_FIELDS = ("uscc", "sector", "measure_id", "action", "legal_basis", "department",
+VIEW_FIELDS = ("uscc", "sector", "measure_id", "action", "effect", "subject", "bases",
+               "legal_basis", "department",
                "memorandum", "rule", "source", "starts_at", "ends_at", "lifted_at",
                "expiry_announced")
 
@@ -37,6 +38,10 @@ def view_of(doc: dict) -> dict:
                       "document_number": doc["source"]["document_number"]}
     for key in ("starts_at", "ends_at", "lifted_at"):
         view[key] = _utc(view[key])
+    # Stored before catalog format 2 (or a v1 event): imposed as a prohibition, told as one.
+    view["effect"] = view["effect"] or "prohibit"
+    view["subject"] = view["subject"] or "entity"
+    view["bases"] = view["bases"] or []
     return view
 
 

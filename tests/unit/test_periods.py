@@ -59,7 +59,7 @@ def test_a_listed_record_ends_on_the_same_instant_everywhere():
         listing={"list": "serious_violation", "listed_at": "2026-01-30T17:00:00Z"}))
     catalog, rules = Catalog.load(), Rules.load()
     listing_end = datetime(2029, 1, 30, 17, 0, tzinfo=UTC)  # 31 Jan 2029 01:00 in China
-    assert catalog.window(catalog.measures["PL-01"], record)[1] == listing_end
+    assert catalog.window(catalog.measures["SL-PLAT"], record)[1] == listing_end
     assert rules.listing_window(record)[1] == listing_end
     small = {**record, "penalties": [{"type": "fine", "amount": "100"}]}
     assert ScoreModel.load().publicity_end(small) == rules.publicity_window(small)[1] == \
