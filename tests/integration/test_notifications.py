@@ -26,27 +26,31 @@ FAST = {"NOTIFY_RETRY_BASE_MS": 100, "NOTIFY_RETRY_MAX_MS": 800, "NOTIFY_MAX_ATT
         "NOTIFY_TIMEOUT_MS": 700, "NOTIFY_CONNECT_TIMEOUT_MS": 500,
         "NOTIFY_SUBSCRIPTION_TTL_MS": 0}
 _numbers = itertools.count(1)
-MEASURES = {
-    "PL-01": ("platforms", "Clear the merchant (清退): close the shop and refuse re-onboarding"),
-    "PL-02": ("platforms", "Restrict onboarding and lower the merchant's credit rating"),
-    "TX-01": ("taxes", "Tax credit rating set to D"),
+MEASURES = {  # catalog format 2 measures a platform or a tax bureau hears about
+    "AO-PLAT": ("platforms", "The abnormal operations listing is published; platforms are told"),
+    "SL-PLAT": ("platforms", "The listing is published; platforms are told"),
+    "SL-TAX": ("taxes", "The serious violation list is shared with the tax authorities"),
 }
+BASIS = {"document": "市场监督管理严重违法失信名单管理办法", "number": "国家市场监督管理总局令第44号",
+         "article": "第十四条", "item": None, "quote": "通过国家企业信用信息公示系统进行公示",
+         "law_file": "samr-order-44-serious-violation-list.2021.md"}
 
 
-def restriction(code: str, measure: str = "PL-02", document: int | None = None) -> dict:
+def restriction(code: str, measure: str = "SL-PLAT", document: int | None = None) -> dict:
     document = document or next(_numbers)
     vid = f"FJAMR-350100/闽市监罚〔2026〕{document}号"
     sector, action = MEASURES[measure]
     return {"restriction_id": f"{vid}#{measure}", "uscc": code, "entity_name": "福州示例食品有限公司",
             "sector": sector, "measure_id": measure, "action": action,
-            "legal_basis": "E-Commerce Law art. 29", "department": "Online platforms",
-            "memorandum": "MOU-FOOD-DRUG-2016",
+            "effect": "inform", "subject": "entity", "bases": [BASIS],
+            "legal_basis": "市场监督管理严重违法失信名单管理办法 第十四条", "department": "Online platforms",
+            "memorandum": "SAMR-ORDER-44",
             "source": {"violation_id": vid, "agency_code": "FJAMR-350100",
                        "document_number": f"闽市监罚〔2026〕{document}号",
                        "category": "food_safety", "severity": "serious"},
             "starts_at": datetime(2026, 4, 1, 2, tzinfo=timezone.utc),
             "ends_at": datetime(2027, 4, 1, 2, tzinfo=timezone.utc),
-            "rule": "T-FD-1", "reason": "serious food safety violation"}
+            "rule": "T-SL-1", "reason": "T-SL-1 (Entity placed on the serious violation list)"}
 
 
 class World:
@@ -153,7 +157,7 @@ def test_a_notice_reaches_each_member_platform_signed_and_once(world):
         body = got[0].json()
         assert body["merchant"] == {"uscc": code, "name": "福州示例食品有限公司",
                                     "shop_id": f"shop-{platform}"}
-        assert body["measure"]["id"] == "PL-02" and body["kind"] == "imposed"
+        assert body["measure"]["id"] == "SL-PLAT" and body["kind"] == "imposed"
         assert body["notice_id"] == got[0].notice_id and body["act_by"]
         assert body["restriction"]["source"]["document_number"].startswith("闽市监罚")
     assert world.receiver.all("/hooks/mall-a")[0].headers["X-Correlation-Id"] == "it-corr"
@@ -331,7 +335,7 @@ def test_a_tampered_or_replayed_body_fails_verification(world):
     secret = world.receiver.secrets["/hooks/mall-a"]
     header = got.headers["X-Lianchen-Signature"]
     verify(secret, got.body, header)
-    tampered = got.body.replace(b'"PL-02"', b'"PL-03"')
+    tampered = got.body.replace(b'"SL-PLAT"', b'"SL-PLAX"')
     with pytest.raises(InvalidSignature, match="does not match"):
         verify(secret, tampered, header)
     with pytest.raises(InvalidSignature, match="replay window"):

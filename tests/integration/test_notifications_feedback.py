@@ -144,7 +144,7 @@ def test_a_clearance_is_recognised_by_the_merchants_other_platforms(world):
     world.member(code, "mall-a", "mall-b", "mall-c")
     for platform in ("mall-a", "mall-b", "mall-c"):
         world.subscribe(platform)
-    world.impose(restriction(code, "PL-01"))
+    world.impose(restriction(code, "AO-PLAT"))
     wait_for(lambda: all(world.receiver.unique(f"/hooks/{p}") for p in ("mall-a", "mall-b",
                                                                          "mall-c")),
              message="the clearance notice at every platform")
@@ -164,7 +164,7 @@ def test_a_clearance_is_recognised_by_the_merchants_other_platforms(world):
         assert body["cleared_by"]["platform_id"] == "mall-a"
         assert body["cleared_by"]["reference"] == "A-CLR-7"
         assert body["merchant"]["shop_id"] == f"shop-{platform}" and body["act_by"] is None
-        assert body["measure"]["id"] == "PL-01"
+        assert body["measure"]["id"] == "AO-PLAT"
     assert recognised("mall-a") == []
     # posting the same clearance again tells nobody twice
     world.session("platform", "mall-a").post(
@@ -185,11 +185,11 @@ def test_a_department_receives_its_sector_on_its_own_amqp_queue(world, queue_rea
     assert response.status_code == 201, response.text
     assert response.json()["delivery"] == "amqp"
     code = make_uscc()
-    world.impose(restriction(code, "TX-01"))
-    world.impose(restriction(code, "PL-02"))  # not its sector
+    world.impose(restriction(code, "SL-TAX"))
+    world.impose(restriction(code, "SL-PLAT"))  # not its sector
     [(properties, body)] = queue_reader.get_all("notices.tax-bureau", expect=1)
     notice = json.loads(body)
-    assert notice["measure"]["id"] == "TX-01" and notice["subscriber_id"] == "tax-bureau"
+    assert notice["measure"]["id"] == "SL-TAX" and notice["subscriber_id"] == "tax-bureau"
     assert properties.message_id == notice["notice_id"]
     verify(secret, body, properties.headers["X-Lianchen-Signature"])
     wait_for(lambda: regulator.get("/v1/notices", params={"subscriber": "tax-bureau"}).json()

@@ -68,21 +68,44 @@ def status(web_session, code, **params):
     return response.json()
 
 
-def test_serious_listed_violation_restricts_every_sector_with_legal_basis(
-        restrictions, config, web_session, db):
-    body = violation()
+def test_serious_listing_prohibits_only_where_the_law_does(restrictions, config, web_session, db):
+    """Order 44 art. 15: considerations (licences, procurement), supervision, stricter review
+    (no 告知承诺), a prohibition for SAMR honours; shared with tax (inform). Only the honours
+    sector says may not pass; every measure carries its effect and verbatim bases."""
+    body = violation(penalties=[{"type": "fine", "amount": "300000.00"}])
     send(config, restrictions, body)
     answer = status(web_session, body["uscc"])
+    assert answer["schema_version"] == 2
     assert answer["record"] == "restricted" and answer["may_pass"] is False
     assert set(answer["sectors"]) == set(SECTORS)
+    barred = {s for s, e in answer["sectors"].items() if not e["may_pass"]}
+    assert barred == {"honours"}
+    effects = {m["measure_id"]: m["effect"] for e in answer["sectors"].values()
+               for m in e["measures"]}
+    assert effects["SL-LIC"] == effects["SL-PROC"] == "consideration"
+    assert effects["SL-HON"] == "prohibit" and effects["SL-TAX"] == "inform"
+    assert "taxes" not in barred and answer["sectors"]["credit"]["measures"] == []
     for sector, entry in answer["sectors"].items():
-        assert entry["may_pass"] is False, sector
         for measure in entry["measures"]:
-            assert measure["legal_basis"] and measure["department"]
+            assert measure["subject"] == "entity" and measure["bases"], measure["measure_id"]
+            assert all(b["quote"] in measure["legal_basis"] for b in measure["bases"])
             assert measure["source"]["document_number"] == body["document_number"]
+    lic = next(m for m in answer["sectors"]["market_access"]["measures"] if m["measure_id"] == "SL-LIC")
+    assert lic["bases"][0]["article"] == "第十五条" and lic["bases"][0]["item"] == "（一）"
+    assert "none prohibits" in answer["sectors"]["market_access"]["reason"]
     audit = find_answer(db("restrictions").audit, answer["answer_id"])
     assert audit["answer"]["may_pass"] is False
     assert web_session.get(f"/v1/answers/{answer['answer_id']}").status_code == 200
+
+
+def test_considerations_alone_let_the_entity_pass(restrictions, config, web_session):
+    listing = {"list": "abnormal_operations", "listed_at": "2026-04-02T00:00:00+08:00"}
+    body = violation(listing=listing, severity="general", penalties=[{"type": "warning"}])
+    send(config, restrictions, body)
+    answer = status(web_session, body["uscc"])
+    assert answer["may_pass"] is True and answer["record"] == "measures_without_prohibition"
+    assert {m["effect"] for e in answer["sectors"].values() for m in e["measures"]} == {
+        "consideration", "inform"}
 
 
 def test_an_edited_audit_record_no_longer_matches_the_ledger(restrictions, config, web_session,
@@ -115,7 +138,7 @@ def test_redelivered_event_changes_nothing(restrictions, config, db):
 
 
 def test_minor_first_offence_gets_only_a_supervision_action(restrictions, config, web_session, db):
-    body = violation(severity="minor", first_offence=True, listing=None,
+    body = violation(severity="minor", first_offence=True, corrected=True, listing=None,
                      penalties=[{"type": "warning"}])
     vid = send(config, restrictions, body)
     assert db("restrictions").restrictions.count_documents({}) == 0
@@ -125,15 +148,16 @@ def test_minor_first_offence_gets_only_a_supervision_action(restrictions, config
 
 
 def test_as_of_before_inside_and_after_the_window(restrictions, config, web_session):
-    body = violation(listing=None, category="tax_violation", agency_code="STA",
+    body = violation(listing=None, penalties=[{"type": "licence_revocation"}],
                      decided_at="2026-04-01T10:00:00+08:00")
     send(config, restrictions, body)
-    before = status(web_session, body["uscc"], sector="taxes", as_of="2026-04-01T09:59:59+08:00")
-    start = status(web_session, body["uscc"], sector="taxes", as_of="2026-04-01T10:00:00+08:00")
-    inside = status(web_session, body["uscc"], sector="taxes", as_of="2028-03-31T10:00:00+08:00")
-    end = status(web_session, body["uscc"], sector="taxes", as_of="2028-04-01T10:00:00+08:00")
-    assert [a["sectors"]["taxes"]["may_pass"] for a in (before, start, inside, end)] == \
-        [True, False, False, True]  # TX-01 and TX-02 last 24 months: [start, end)
+    code, sector = body["uscc"], "market_access"
+    before = status(web_session, code, sector=sector, as_of="2026-04-01T09:59:59+08:00")
+    start = status(web_session, code, sector=sector, as_of="2026-04-01T10:00:00+08:00")
+    inside = status(web_session, code, sector=sector, as_of="2031-03-31T10:00:00+08:00")
+    end = status(web_session, code, sector=sector, as_of="2031-04-01T10:00:00+08:00")
+    assert [a["sectors"][sector]["may_pass"] for a in (before, start, inside, end)] == \
+        [True, False, False, True]  # FL-ENT: 5 years from the decision (食品安全法 art. 135)
 
 
 def test_revocation_lifts_everywhere_and_is_in_the_change_feed(
@@ -153,7 +177,7 @@ def test_revocation_lifts_everywhere_and_is_in_the_change_feed(
 
 
 def test_expiry_emits_a_lift_event(restrictions, listener, config):
-    old = violation(listing=None, category="tax_violation", agency_code="STA",
+    old = violation(listing=None, penalties=[{"type": "suspension", "months": 3}],
                     occurred_at="2020-01-01T00:00:00+08:00", decided_at="2020-02-01T00:00:00+08:00")
     send(config, restrictions, old)
     with entrypoint_waiter(listener, "lifted", timeout=20):
@@ -259,13 +283,15 @@ def test_every_instance_answers_from_the_same_facts(container_factory, config, r
 
 def test_a_measure_an_amendment_brings_back_is_imposed_again(
         restrictions, config, web_session, db):
-    body = violation(listing=None, category="tax_violation", agency_code="STA")
+    body = violation(listing=None, penalties=[{"type": "licence_revocation"}])
+    sector = "market_access"
     send(config, restrictions, body)
-    assert status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]["may_pass"] is False
-    send(config, restrictions, dict(body, severity="general"), "ViolationAmended", version=2)
-    assert status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]["may_pass"] is True
+    assert status(web_session, body["uscc"], sector=sector)["sectors"][sector]["may_pass"] is False
+    send(config, restrictions, dict(body, penalties=[{"type": "fine", "amount": "1000.00"}]),
+         "ViolationAmended", version=2)
+    assert status(web_session, body["uscc"], sector=sector)["sectors"][sector]["may_pass"] is True
     send(config, restrictions, body, "ViolationAmended", version=3)
-    again = status(web_session, body["uscc"], sector="taxes")["sectors"]["taxes"]
+    again = status(web_session, body["uscc"], sector=sector)["sectors"][sector]
     assert again["may_pass"] is False
     assert all(m["restriction_id"].endswith("~1") for m in again["measures"])
 

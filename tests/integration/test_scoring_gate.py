@@ -1,6 +1,8 @@
-"""The risk class never reaches gate-keepers: scoring and restrictions together on the real
-broker and store, with an entity in class D whose measures come partly from the class-D
-memorandum (MOU-RISK-D-2023)."""
+"""The risk class never reaches gate-keepers and never changes the measures: scoring and
+restrictions together on the real broker and store, with an entity in class D. Before catalog
+format 2 a class-D memorandum (MOU-RISK-D-2023, T-RD-1) imposed credit and platform measures;
+the class sets inspection ratios and frequency only (晋市监发〔2023〕216号 (十九)), so an
+entity in class D gets exactly the measures its records give in any class."""
 import json
 import re
 
@@ -11,6 +13,7 @@ from nameko.testing.services import entrypoint_waiter
 from contracts.events import make_event
 from contracts.gate import MeasureViewSchema
 from contracts.violation import ViolationSchema
+from rules.measures import Catalog
 from services.restrictions.service import RestrictionsService
 from services.scoring.service import ScoringService
 from tests.factories import violation
@@ -70,21 +73,24 @@ def test_gatekeeping_answers_never_carry_the_risk_class(services, config, make_s
     scored = scoring_db_class(db, code)
     assert scored == "D"
 
-    # Restrictions hears CreditChanged (class D) and imposes the class-D memorandum's measures.
-    def class_d_measure():
-        return db("restrictions").restrictions.find_one({"_id": f"{vid}#PL-02"})
-    imposed = wait_for(class_d_measure, timeout=30, message="the class-D measure PL-02")
-    assert imposed["rule"] == "T-RD-1"
+    # Restrictions hears CreditChanged (class D) and re-decides the entity's records: the
+    # measures stay those of the facts (the same as in class A).
+    wait_for(lambda: (db("restrictions").entities.find_one({"_id": code}) or {}).get(
+        "reconciled_class") == "D", timeout=30, message="restrictions reconciled class D")
+    stored = {d["measure_id"] for d in db("restrictions").restrictions.find(
+        {"source.violation_id": vid, "lifted_at": None})}
+    decided = {m["measure"].id for m in Catalog.load().decide(record, "A").entity_measures}
+    assert stored == decided and "PL-02" not in stored and all(
+        d["rule"] != "T-RD-1" for d in db("restrictions").restrictions.find({}))
 
     gatekeeper = make_session("gatekeeper", "bank-1")
     single = gatekeeper.get(f"/v1/entities/{code}/status")
     assert single.status_code == 200
     platforms = single.json()["sectors"]["platforms"]["measures"]
-    (pl02,) = [m for m in platforms if m["measure_id"] == "PL-02"]  # the measure is told,
-    assert pl02["legal_basis"] and pl02["department"]  # with its legal basis and department,
-    assert pl02["memorandum"] is None and pl02["rule"] is None  # not the class-D memorandum
-    declared = set(MeasureViewSchema().fields)  # and the contract allows it withheld
-    assert MeasureViewSchema().validate({k: v for k, v in pl02.items() if k in declared}) == {}
+    (plat,) = [m for m in platforms if m["measure_id"] == "SL-PLAT"]  # told as what it is
+    assert plat["effect"] == "inform" and plat["bases"] and plat["memorandum"] == "SAMR-ORDER-44"
+    declared = set(MeasureViewSchema().fields)
+    assert MeasureViewSchema().validate({k: v for k, v in plat.items() if k in declared}) == {}
     batch = gatekeeper.post("/v1/status:batch", json={"codes": [code]})
     changes = gatekeeper.get("/v1/changes")
     replay = gatekeeper.get(f"/v1/answers/{single.json()['answer_id']}")
@@ -93,4 +99,4 @@ def test_gatekeeping_answers_never_carry_the_risk_class(services, config, make_s
         assert leaks_class(response.text) == [], (response.request.url, leaks_class(response.text))
     regulator_answer = regulator.get(f"/v1/entities/{code}/status")
     assert leaks_class(regulator_answer.text) == []
-    assert json.loads(regulator_answer.text)["sectors"]["platforms"]["may_pass"] is False
+    assert json.loads(regulator_answer.text)["sectors"]["platforms"]["may_pass"] is True
