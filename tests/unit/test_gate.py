@@ -60,3 +60,26 @@ def test_restricted_answer_lists_measure_with_source():
     measure = body["sectors"]["credit"]["measures"][0]
     assert measure["source"] == {"agency_code": "SAMR", "document_number": "1"}
     assert body["sectors"]["taxes"]["may_pass"] is True
+
+
+@pytest.mark.parametrize("effect,may_pass", [
+    ("prohibit", False), ("stricter_review", True), ("consideration", True),
+    ("supervision", True), ("inform", True)])
+def test_only_a_prohibition_bars(effect, may_pass):
+    at = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    body = gate.answer(CODE, [{**doc(), "effect": effect, "subject": "entity", "bases": []}],
+                       ["credit"], at, True)
+    assert body["schema_version"] == 2
+    assert body["may_pass"] is may_pass and body["sectors"]["credit"]["may_pass"] is may_pass
+    (measure,) = body["sectors"]["credit"]["measures"]
+    assert measure["effect"] == effect
+    assert body["record"] == ("restricted" if not may_pass else "measures_without_prohibition")
+    assert ("none prohibits" in body["sectors"]["credit"]["reason"]) is may_pass
+
+
+def test_a_restriction_stored_before_format_2_is_told_as_a_prohibition():
+    at = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    body = gate.answer(CODE, [doc()], ["credit"], at, True)
+    (measure,) = body["sectors"]["credit"]["measures"]
+    assert (measure["effect"], measure["subject"], measure["bases"]) == ("prohibit", "entity", [])
+    assert body["may_pass"] is False
