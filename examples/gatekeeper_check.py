@@ -3,7 +3,9 @@
     LIANCHEN_KEY=lc_... python examples/gatekeeper_check.py USCC [RESTRICTIONS_URL] [--sector credit]
 
 1. Ask ``GET /v1/entities/{uscc}/status``: may the entity pass, sector by sector, and why
-   (each measure with its legal basis, implementing department and end date).
+   (each measure with its effect, legal bases, implementing department and end date). Only a
+   measure with effect ``prohibit`` bars; ``stricter_review``, ``consideration``,
+   ``supervision`` and ``inform`` are for you to weigh as what they are.
 2. Keep the ``answer_id`` with your own decision: it is your proof of what you were told.
 3. Later (an audit, a dispute) fetch ``GET /v1/answers/{answer_id}``: the service returns the
    answer it recorded for you before it answered, and you check it matches what you kept.
@@ -33,15 +35,17 @@ if response.status_code != 200:
 told = response.json()
 print(f"{told['uscc']} as of {told['as_of']}: {told['record']}")
 for sector, entry in told["sectors"].items():
-    print(f"  {sector:<14} {'may pass' if entry['may_pass'] else 'RESTRICTED'}")
+    print(f"  {sector:<14} {'may pass' if entry['may_pass'] else 'PROHIBITED'}")
     for measure in entry["measures"]:
-        print(f"      {measure['measure_id']}: {measure['action']} "
+        print(f"      {measure['measure_id']} [{measure['effect']}]: {measure['action']} "
               f"({measure['legal_basis']}; {measure['department']}; "
               f"until {measure['ends_at'] or 'cured'})")
 
 # 2. Keep the answer id with your decision (here: printed; in a bank, stored with the file).
 answer_id = told["answer_id"]
-decision = "grant" if told["may_pass"] else "refuse"
+weigh = [m for entry in told["sectors"].values() for m in entry["measures"]]
+decision = ("refuse" if not told["may_pass"] else
+            f"grant, weighing {len(weigh)} measure(s) told" if weigh else "grant")
 print(f"decision: {decision}; answer_id={answer_id}")
 
 # 3. Prove what you were told: the recorded answer must match, sector by sector.

@@ -1,5 +1,6 @@
 """All five services as processes: one violation published by an agency with plain pika comes
-out as a restriction in every sector (HTTP) and as a notice for the merchant's platform."""
+out as prohibitions where the law gives them and the other measures as what they are (HTTP),
+and as a notice informing the merchant's platform."""
 import pytest
 
 from contracts.events import SECTORS
@@ -9,8 +10,12 @@ from tests.factories import violation
 pytestmark = pytest.mark.e2e
 
 
-def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
-    body = violation()
+def test_one_violation_restricts_where_the_law_allows_and_informs_the_platform(system):
+    # A food licence revoked, and the serious violation list: 食品安全法 art. 135 (no food
+    # licence for 5 years), 政府采购法 art. 22(5) with 实施条例 art. 19 (procurement, 3 years),
+    # Order 44 art. 15 (honours prohibited; considerations, stricter review, supervision).
+    body = violation(penalties=[{"type": "fine", "amount": "200000.00"},
+                                {"type": "licence_revocation"}])
     code = body["uscc"]
     regulator, platform = system.session("regulator", "samr"), system.session("platform", "mall")
     gatekeeper = system.session("gatekeeper", "bank-1")
@@ -25,13 +30,19 @@ def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
     with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
         agency.publish(body, correlation_id="e2e-correlation")
 
+    barred = {"market_access", "procurement", "honours"}
+
     def restricted():
         answer = gatekeeper.get(system.url("restrictions", f"/v1/entities/{code}/status")).json()
-        return answer if not any(s["may_pass"] for s in answer["sectors"].values()) else None
+        shown = {m["measure_id"] for e in answer["sectors"].values() for m in e["measures"]}
+        return answer if {"FL-ENT", "GP-EXCL", "SL-HON", "SL-LIC"} <= shown else None
 
-    answer = system.wait_for(restricted, message="a restriction in every sector")
+    answer = system.wait_for(restricted, message="the measures of the revocation and the listing")
     assert set(answer["sectors"]) == set(SECTORS)
-    assert answer["record"] == "restricted"
+    assert answer["record"] == "restricted" and answer["schema_version"] == 2
+    assert {s for s, e in answer["sectors"].items() if not e["may_pass"]} == barred
+    assert not any(m["effect"] == "prohibit" for s, e in answer["sectors"].items()
+                   if s not in barred for m in e["measures"])
 
     def notices():
         got = platform.get(system.url("notifications", "/v1/notices"),
@@ -41,6 +52,7 @@ def test_one_violation_restricts_every_sector_and_notifies_the_platform(system):
     stored = system.wait_for(notices, message="a notice for the platform")
     assert stored[0]["merchant"] == {"uscc": code, "name": body["entity_name"], "shop_id": "s-42"}
     assert all(n["measure"]["sector"] == "platforms" for n in stored)
+    assert {n["measure"]["effect"] for n in stored} == {"inform"}
     assert stored[0]["correlation_id"] == "e2e-correlation"
 
     score = regulator.get(system.url("scoring", f"/v1/scores/{code}")).json()

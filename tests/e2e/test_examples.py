@@ -41,7 +41,8 @@ def test_gatekeeper_example_checks_a_status_and_proves_what_it_was_told(system):
          system.url("restrictions")], capture_output=True, text=True, timeout=60,
         env={**os.environ, "LIANCHEN_KEY": system.key("gatekeeper", "example-bank")})
     assert result.returncode == 0, result.stderr
-    assert "RESTRICTED" in result.stdout and "decision: refuse" in result.stdout
+    assert "PROHIBITED" in result.stdout and "decision: refuse" in result.stdout
+    assert "[consideration]" in result.stdout  # Order 44 art. 15(一), told as what it is
     answer_id = result.stdout.split("answer_id=")[1].split()[0]
     assert f"verified: answer {answer_id}" in result.stdout
     recorded = find_answer(system.db("restrictions").audit, answer_id)

@@ -1,8 +1,10 @@
 """All services as processes: an agency's serious listed decision makes the entity class D in
-scoring; restrictions applies the class-D measure; gate-keepers and the public never see the
-class, the regulator does."""
+scoring; restrictions applies the same measures as in any class (the class sets inspection
+frequency only); gate-keepers and the public never see the class, the regulator does."""
 import pytest
 
+from contracts.violation import ViolationSchema
+from rules.measures import Catalog
 from shared.agency_client import AgencyPublisher
 from tests.factories import violation
 from tests.integration.test_scoring_gate import leaks_class
@@ -25,12 +27,20 @@ def test_the_class_reaches_the_regulator_and_nobody_else(system):
 
     gatekeeper = system.session("gatekeeper", "licence-office")
 
-    def class_d_measure_applied():
-        answer = gatekeeper.get(system.url("restrictions", f"/v1/entities/{code}/status"))
-        measures = answer.json()["sectors"]["platforms"]["measures"]
-        return answer if any(m["restriction_id"] == f"{vid}#PL-02" for m in measures) else None
+    system.wait_for(lambda: (system.db("restrictions").entities.find_one({"_id": code}) or {})
+                    .get("reconciled_class") == "D", message="restrictions reconciled class D")
+    decided = {m["measure"].id for m in Catalog.load().decide(
+        ViolationSchema().load(body), "A").entity_measures}  # the same facts in class A
+    wanted = {f"{vid}#{mid}" for mid in decided}
 
-    answer = system.wait_for(class_d_measure_applied, message="the class-D measure PL-02")
+    def same_as_class_a():
+        answer = gatekeeper.get(system.url("restrictions", f"/v1/entities/{code}/status"))
+        shown = {m["restriction_id"] for e in answer.json()["sectors"].values()
+                 for m in e["measures"]}
+        assert shown <= wanted, shown - wanted  # never a measure the facts do not give
+        return answer if shown == wanted else None
+
+    answer = system.wait_for(same_as_class_a, message="the measures of the facts, as in class A")
     batch = gatekeeper.post(system.url("restrictions", "/v1/status:batch"), json={"codes": [code]})
     public = gatekeeper.get(system.url("scoring", f"/v1/scores/{code}/public"))
     platform_view = system.session("platform", "mall").get(
