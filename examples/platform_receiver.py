@@ -18,7 +18,7 @@ What it does with each POST (see docs/notifications.md):
    redelivery) is answered 200 again and not applied twice (``--seen FILE`` keeps the ids
    across restarts);
 3. applies the measure in its own queue (here: decides the actions), then posts feedback
-   to ``POST /v1/notices/{id}/feedback``; a clearance (``PL-01``) reported as ``cleared``
+   to ``POST /v1/notices/{id}/feedback``; a clearance (here on ``SL-PLAT``) reported as ``cleared``
    tells the merchant's other platforms (互认). Informational notices are acknowledged.
 
 Standard library only. ``GET /`` answers counters (received, applied, duplicates, refused).
@@ -41,11 +41,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLAY_WINDOW_SECONDS = 300
 MAX_BODY = 1_000_000
-# What this platform does for each catalog measure (adapt to your own operations).
+# What this platform does for each catalog measure (adapt to your own operations). The
+# notices platforms get carry effect ``inform``: no rule held obliges a platform to clear or
+# suspend a merchant because of a government listing; what it does is its own decision under
+# its terms and its own credit evaluation (晋市监发〔2023〕216号 (十一)). This example's terms:
 ACTIONS = {
-    "PL-01": ["cleared", "shop_closed"],
-    "PL-02": ["onboarding_restricted", "rating_lowered", "listings_blocked"],
-    "PL-03": ["shop_suspended"],
+    "SL-PLAT": ["cleared", "shop_closed"],  # serious violation list: it closes the shop
+    "AO-PLAT": ["rating_lowered"],  # abnormal operations: it lowers its own rating
 }
 
 

@@ -155,13 +155,18 @@ def test_answers_of_notifications_and_repair_conform_to_their_contracts(system):
     def url(service, path):
         return system.url(service, path)
 
-    # A serious decision 400 days old with a serious-violation listing: PL-01 and PL-02 for
-    # the platforms (PL-02's 12 months are over: imposed and lifted), repairable now.
+    # A serious decision 400 days old with a serious-violation listing (SL-PLAT informs the
+    # platforms; repairable now), and an older listing of the same entity whose 3 years are
+    # over (its SL-PLAT imposed and lifted by expiry).
     body = violation(occurred_at=ago(420), decided_at=ago(400),
                      penalties=[{"type": "fine", "amount": "200000.00"}],
                      legal_representative={"name": "陈大文", "id_number": "11010119900307803X"},
                      listing={"list": "serious_violation", "listed_at": ago(400)})
     code = body["uscc"]
+    old = violation(uscc=code, occurred_at=ago(1300), decided_at=ago(1250),
+                    penalties=[{"type": "fine", "amount": "100000.00"}],
+                    listing={"list": "serious_violation", "listed_at": ago(1250)})
+    vid = f"{body['agency_code']}/{body['document_number']}"
     assert regulator.put(url("registry", f"/v1/registry/entities/{code}"),
                          json={"name": body["entity_name"]}).status_code in (200, 201)
     for platform, session in (("contract-shop", shop), ("contract-other", other)):
@@ -200,19 +205,25 @@ def test_answers_of_notifications_and_repair_conform_to_their_contracts(system):
     conforms("notifications", regulator.delete(f"{subscriptions}/contract-dept"))  # 404
 
     # -- notices, feedback, closure ---------------------------------------------------------
-    assert conforms("violations", agency.post(url("violations", "/v1/violations"),
-                                              json=body))["status"] == "recorded"
+    for record in (body, old):
+        assert conforms("violations", agency.post(url("violations", "/v1/violations"),
+                                                  json=record))["status"] == "recorded"
     notices_url = url("notifications", "/v1/notices")
+
+    def current(n):
+        return n["restriction"]["restriction_id"].startswith(f"{vid}#")
 
     def shop_notices():
         response = shop.get(notices_url, params={"subscriber": "contract-shop"})
-        kinds = {(n["kind"], n["measure"]["id"]) for n in response.json().get("notices", [])}
-        return response if {("imposed", "PL-01"), ("lifted", "PL-02")} <= kinds else None
+        kinds = {(n["kind"], n["measure"]["id"], current(n))
+                 for n in response.json().get("notices", [])}
+        return response if {("imposed", "SL-PLAT", True), ("lifted", "SL-PLAT", False)} <= kinds \
+            else None
 
     notices = conforms("notifications", system.wait_for(shop_notices, timeout=60,
                                                         message="the shop's notices"))["notices"]
     assert {n["status"] for n in notices} == {"available"}
-    (pl01,) = [n for n in notices if (n["kind"], n["measure"]["id"]) == ("imposed", "PL-01")]
+    (pl01,) = [n for n in notices if n["kind"] == "imposed" and current(n)]
     (lift,) = [n for n in notices if n["kind"] == "lifted"]
     conforms("notifications", shop.get(notices_url, params={"kind": "lifted", "limit": 5}))
     conforms("notifications", shop.get(notices_url, params={"kind": "moved"}))  # 400
@@ -255,7 +266,7 @@ def test_answers_of_notifications_and_repair_conform_to_their_contracts(system):
     dead_url = url("notifications", "/v1/dead-notices")
 
     def dead(times=1):
-        """PL-01 and PL-02 imposed, PL-02 lifted (held behind its imposition), and the 互认
+        """Both SL-PLAT imposed, the old one lifted (held behind its imposition), and the 互认
         notice of the shop's clearance: all four dead-lettered ``times`` times."""
         response = admin.get(dead_url, params={"subscriber": "contract-other"})
         letters = response.json().get("dead_notices", [])
