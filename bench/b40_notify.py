@@ -44,6 +44,7 @@ def restriction(code: str, i: int, batch: str) -> dict:
             "action": "Restrict onboarding and lower the merchant's credit rating",
             "legal_basis": "E-Commerce Law art. 29", "department": "Online platforms",
             "memorandum": "MOU-FOOD-DRUG-2016",
+            "effect": "inform", "subject": "entity", "bases": [],  # RestrictionImposed v2
             "source": {"violation_id": vid, "agency_code": "FJAMR-350100",
                        "document_number": f"闽市监罚〔2026〕{batch}{i}号", "category": "food_safety",
                        "severity": "serious"},

@@ -18,7 +18,7 @@ from contracts.violation import StrictSchema
 
 SUBSCRIBER_ID = r"^[a-z0-9][a-z0-9_-]{1,63}$"
 SUBSCRIBER_ID_ERROR = "must be 2-64 of a-z, 0-9, '_' and '-'"
-MEASURE_ID = r"^[A-Z]{2}-\d{2}$"
+MEASURE_ID = r"^[A-Z]{2}-[A-Z0-9]{2,10}(-[A-Z0-9]{2,10})*$"  # SL-PLAT, SL-HON-OTHER, PL-01
 NOTICE_KINDS = ("imposed", "lifted", "mutual_recognition")
 SUBSCRIBER_KINDS = ("platform", "department")
 DELIVERY_MODES = ("webhook", "amqp", "pull")
@@ -59,7 +59,7 @@ class SubscriptionSchema(StrictSchema):
     sectors = fields.List(fields.String(validate=validate.OneOf(SECTORS)), load_default=None,
                           validate=validate.Length(min=1, max=len(SECTORS)))
     measures = fields.List(fields.String(validate=validate.Regexp(
-        MEASURE_ID, error="must be a catalog measure id such as PL-01")), load_default=None,
+        MEASURE_ID, error="must be a catalog measure id such as SL-PLAT")), load_default=None,
         validate=validate.Length(min=1, max=200))
     merchants = fields.List(USCC(), load_default=None, validate=validate.Length(min=1, max=1000))
     webhook_url = fields.Url(load_default=None, schemes={"https", "http"}, require_tld=False)
