@@ -16,6 +16,8 @@
     lianchen contracts [--check]         regenerate (or check) docs/api/openapi.json, asyncapi.json
     lianchen keys create|list|revoke     API keys, on the store (administrators)
     lianchen audit verify [--service S]  check the hash-chained decision ledgers
+    lianchen catalog migrate             re-decide every record under the catalog in force
+                                         (restrictions stopped; its relay publishes the events)
 
 User errors print what was wrong and exit non-zero; never a stack trace.
 """
@@ -212,6 +214,15 @@ def cmd_validate_catalog(args) -> int:
     return 0
 
 
+def cmd_catalog(args) -> int:
+    """Runs the restrictions service's migration in its own process (shared/ imports no
+    service): ``python -m services.restrictions.migrate`` with this environment."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-m", "services.restrictions.migrate"],
+                          cwd=root).returncode
+
+
 def cmd_validate_catalogs(args) -> int:
     from rules import loader
     try:
@@ -220,9 +231,15 @@ def cmd_validate_catalogs(args) -> int:
         raise UserError("no service would start:\n  " + "\n  ".join(exc.problems)) from exc
     for name, version in sorted(catalogs.versions.items()):
         print(f"{name:<18}{version:<16}{catalogs.paths[name]}")
-    print(f"catalog {catalogs.measures.version}: {len(catalogs.measures.measures)} measures, "
-          f"{len(catalogs.measures.triggers)} triggers; every catalog file valid, each at the "
+    measures = catalogs.measures
+    print(f"catalog {measures.version}: {len(measures.measures)} measures, "
+          f"{len(measures.triggers)} triggers; every catalog file valid, each at the "
           f"version in force (catalog/versions.json)")
+    review = measures.legal_review
+    print(f"measures.json effective from {measures.effective_from.isoformat()}; legal review "
+          f"(法制审核): " + (f"{review['reviewed_by']} on {review['reviewed_at']} "
+                             f"({review['reference']})" if review.get("reviewed_by")
+                             else f"PENDING ({review.get('pending') or 'not reviewed'})"))
     return 0
 
 
@@ -475,6 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "every catalog file, as the services do)")
     p.add_argument("file", nargs="?")
     p.set_defaults(run=cmd_validate_catalog)
+    p = sub.add_parser("catalog", help="catalog migration: re-decide every record under the "
+                                       "catalog in force (restrictions stopped)")
+    p.add_argument("action", choices=("migrate",))
+    p.set_defaults(run=cmd_catalog)
     p = sub.add_parser("validate-score-model", help="check a credit score model file")
     p.add_argument("file", nargs="?")
     p.set_defaults(run=cmd_validate_score_model)

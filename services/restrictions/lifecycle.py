@@ -63,13 +63,17 @@ def lift_reason(source: dict) -> str:
 
 
 class Reconciler:
-    def __init__(self, db, catalog: Catalog, dispatch, correlation_id: str, projection=None):
+    def __init__(self, db, catalog: Catalog, dispatch, correlation_id: str, projection=None,
+                 outbox=None, lift_reason_for=None):
         self.db = db
         self.projection = projection  # the gate-keeping read model, written through
         self.catalog = catalog
         self.dispatch = dispatch
         self.correlation_id = correlation_id
-        self.outbox = Outbox(db, dispatch)
+        self.outbox = outbox or Outbox(db, dispatch)
+        # (measure id, source) -> why a measure no longer applies; the catalog migration
+        # says which article the new catalog follows instead.
+        self.lift_reason_for = lift_reason_for or (lambda measure_id, source: lift_reason(source))
 
     def reconcile(self, violation_id: str) -> dict:
         source = self.db.sources.find_one({"_id": violation_id})
@@ -101,7 +105,7 @@ class Reconciler:
             for mid, choice in desired.items() if mid not in in_force], now)
         removed = []
         for measure_id in in_force - set(desired):
-            reason = lift_reason(source)
+            reason = self.lift_reason_for(measure_id, source)
             rid = restriction_id(violation_id, measure_id, generations.get(measure_id, 0))
             lifted += self.lift(rid, reason, now)
             removed.append(measure_id)

@@ -104,7 +104,7 @@ def test_every_command_is_listed_in_the_readme():
     section = readme.split("## Command-line tool", 1)[1].split("\n## ", 1)[0]
     assert parser_commands == {"submit", "import", "status", "changes", "dead-letters",
                                "validate-catalog", "validate-score-model", "keys", "health",
-                               "contracts", "audit", "notices", "pii"}
+                               "contracts", "audit", "notices", "pii", "catalog"}
     for command in parser_commands:
         assert f"lianchen {command}" in section, command
 
