@@ -230,3 +230,30 @@ def test_malformed_front_matter_is_refused_with_the_file_name(tmp_path):
     bad.write_text("---\ntitle: x\nno colon here\n---\n", encoding="utf-8")
     with pytest.raises(ValueError, match="without key"):
         parse(bad)
+
+
+def test_every_basis_the_catalog_quotes_stands_verbatim_under_its_article():
+    # The loader refuses the catalog otherwise; this names each quote on its own.
+    import json
+    from rules import lawtexts
+    data = json.loads((LAW_DIR.parents[1] / "catalog" / "measures.json").read_text(encoding="utf-8"))
+    bases = [(m["id"], b) for m in data["measures"] for b in m["bases"]]
+    bases += [("proportionality", b) for b in data["proportionality"]["bases"]]
+    assert len(bases) >= 16
+    for owner, basis in bases:
+        assert lawtexts.quote_problem(basis["law_file"], basis["article"], basis["quote"]) is None, owner
+        assert basis["quote"] in _article_text(parse(LAW_DIR / basis["law_file"])[1],
+                                               basis["article"]), owner  # the test's own reader
+
+
+def test_the_law_text_reader_finds_articles_and_paragraphs():
+    from rules import lawtexts
+    text = lawtexts.article_text("samr-order-44-serious-violation-list.2021.md", "第十五条")
+    assert text.startswith("第十五条") and "不适用告知承诺制" in text and "第十六条" not in text
+    opinions = lawtexts.article_text("shanxi-platform-economy-opinions.2023.md", "（十九）")
+    assert "抽查比例和频次" in opinions
+    assert "not found verbatim" in lawtexts.quote_problem(
+        "samr-order-44-serious-violation-list.2021.md", "第十六条", "不适用告知承诺制")
+    assert "no article" in lawtexts.quote_problem(
+        "samr-order-44-serious-violation-list.2021.md", "第九十九条", "x")
+    assert "not a law file" in lawtexts.quote_problem("FINDINGS.md", "第一条", "x")
