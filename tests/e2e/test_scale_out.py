@@ -86,7 +86,7 @@ def _record(rng: random.Random, code: str, n: int, now: datetime) -> dict:
                     penalties=[{"type": "warning"}])
     elif kind < 0.97:  # every measure of the serious list and of the food memorandum
         body.update(_serious(decided))
-    else:  # abnormal operations list: two until-cured measures
+    else:  # abnormal operations list: three measures that last as long as the listing
         body.update(category="unlicensed_operation", severity="minor",
                     penalties=[{"type": "warning"}],
                     listing={"list": "abnormal_operations",

@@ -179,7 +179,7 @@ def test_nothing_accepted_is_lost_and_nothing_applied_twice():
         expected = {(vid, m["measure"].id)
                     for vid, r in keys.items()
                     for m in catalog.decide(ViolationSchema().load(r),
-                                            classes.get(r["uscc"])).measures}
+                                            classes.get(r["uscc"])).entity_measures}
         found = Counter((d["source"]["violation_id"], d["measure_id"])
                         for d in system.db("restrictions").restrictions.find(
                             {"lifted_at": None}, {"source.violation_id": 1, "measure_id": 1}))

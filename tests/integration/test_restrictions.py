@@ -269,7 +269,7 @@ def test_every_instance_answers_from_the_same_facts(container_factory, config, r
         return r.json() if r.ok and r.json()["record"] == "restricted" else None
 
     first_port = config["WEB_SERVER_ADDRESS"].split(":")[1]
-    expected = len(Catalog.load().decide(record).measures)
+    expected = len(Catalog.load().decide(record).entity_measures)
 
     def complete(url):
         answer = answer_from(url)
