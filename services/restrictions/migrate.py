@@ -63,7 +63,16 @@ class DeferredOutbox(Outbox):
     """Stages events and leaves them: the service's relay publishes them (with its ledger)."""
 
     def release(self, entry_id: str, events: list[dict]) -> None:
-        return None
+        """Keep the entry for the relay with only the writes that happened (a write that
+        changed nothing, as on a second run, must not have its old events published again)."""
+        if not events:
+            self.collection.delete_one({"_id": entry_id})
+            return
+        keep = {event["event_id"] for event in events}
+        entry = self.collection.find_one({"_id": entry_id}) or {"items": []}
+        items = [item for item in entry["items"]
+                 if all(event["event_id"] in keep for event in item["events"])]
+        self.collection.update_one({"_id": entry_id}, {"$set": {"items": items}})
 
 
 def migration_reason(version: str):
