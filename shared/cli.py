@@ -92,9 +92,10 @@ def cmd_status(args) -> int:
           f"answer {body['answer_id']}")
     print(f"{'sector':<15}{'verdict':<12}measures")
     for sector, entry in body["sectors"].items():
-        measures = ", ".join(f"{m['measure_id']} (until {(m['ends_at'] or 'cured')[:10]})"
+        measures = ", ".join(f"{m['measure_id']} [{m.get('effect', 'prohibit')}] "
+                             f"(until {(m['ends_at'] or 'cured')[:10]})"
                              for m in entry["measures"]) or "-"
-        print(f"{sector:<15}{'may pass' if entry['may_pass'] else 'RESTRICTED':<12}{measures}")
+        print(f"{sector:<15}{'may pass' if entry['may_pass'] else 'PROHIBITED':<12}{measures}")
     return 0
 
 

@@ -42,7 +42,7 @@ def test_submit_status_and_changes(system, cli_env, tmp_path, capsys):
 
     assert main(["status", body["uscc"]]) == 0
     out = capsys.readouterr().out
-    assert body["uscc"] in out and "RESTRICTED" in out and "answer " in out
+    assert body["uscc"] in out and "PROHIBITED" in out and "[consideration]" in out and "answer " in out
 
     assert main(["changes", "--limit", "2"]) == 0  # pages of 2 until the end
     captured = capsys.readouterr()
