@@ -64,7 +64,7 @@ def measure_view(doc: dict, under_review: bool = False,
     return {
         "restriction_id": doc["_id"], "measure_id": doc["measure_id"], "action": doc["action"],
         "effect": doc.get("effect") or "prohibit", "subject": doc.get("subject") or "entity",
-        "bases": [dict(b) for b in doc.get("bases") or ()],
+        "bases": doc.get("bases") or [],  # shared with the read model's view: read-only
         "legal_basis": doc["legal_basis"], "department": doc["department"],
         "memorandum": None if hidden else doc["memorandum"],
         "rule": None if hidden else doc["rule"],

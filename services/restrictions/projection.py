@@ -41,8 +41,24 @@ def view_of(doc: dict) -> dict:
     # Stored before catalog format 2 (or a v1 event): imposed as a prohibition, told as one.
     view["effect"] = view["effect"] or "prohibit"
     view["subject"] = view["subject"] or "entity"
-    view["bases"] = view["bases"] or []
+    view["bases"] = _shared_bases(view["measure_id"], view["legal_basis"], view["bases"])
     return view
+
+
+_BASES: dict[tuple[str, str], list] = {}
+
+
+def _shared_bases(measure_id, legal_basis, bases) -> list:
+    """One list of bases per measure and wording, shared by every view that shows it (the read
+    model holds a view per restriction; the bases are the same text for all of a measure's).
+    Read-only: nothing may modify it."""
+    if not bases:
+        return []
+    key = (measure_id, legal_basis)
+    shared = _BASES.get(key)
+    if shared is None:
+        shared = _BASES[key] = list(bases)
+    return shared
 
 
 class StatusProjection:
