@@ -102,3 +102,11 @@ def test_every_package_is_installed_and_copied_into_the_image():
         assert f'"{package}*"' in pyproject, f"pyproject.toml does not install {package}"
         assert f"COPY {package} ./{package}" in dockerfile, f"the image lacks {package}/"
     assert "COPY catalog ./catalog" in dockerfile  # what rules/loader.py reads at start
+
+
+def test_the_image_holds_the_law_texts_the_catalog_is_checked_against():
+    # rules/measures.py refuses the catalog at start unless every quote is found in rules/law/.
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text(encoding="utf-8")
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "COPY rules ./rules" in dockerfile
+    assert not [p for p in ignored if p in ("rules/law", "rules/law/*", "*.md", "**/*.md", "rules")]
