@@ -113,3 +113,30 @@ def test_the_cli_shows_the_versions_in_force_and_names_problems(tmp_path, capsys
     err = capsys.readouterr().err
     assert "periods.json: listings.serious_violation.months: must be a positive" in err
     assert "Traceback" not in err
+
+
+def test_a_measure_whose_quote_is_not_in_its_article_or_a_class_trigger_stops_every_service(
+        tmp_path):
+    measures = shipped("measures.json")
+    measures["measures"][0]["bases"][0]["quote"] = "拒绝一切行政许可"  # not in Order 44 art. 15
+    measures["memoranda"][0]["triggers"].append({
+        "id": "T-RD-1", "description": "class D", "when": {"risk_classes": ["D"]},
+        "measures": ["SL-PLAT"]})
+    error = refused({"CATALOG_PATH": write(tmp_path, "m.json", measures)})
+    assert {type(e) for e in error.exceptions} == {InvalidCatalog}
+    text = "\n".join(error.problems)
+    assert ("measures.json: measure SL-LIC basis 1: quote '拒绝一切行政许可'… is not found "
+            "verbatim in samr-order-44-serious-violation-list.2021.md 第十五条") in text
+    assert "measures.json: trigger T-RD-1: condition 'risk_classes' refused" in text
+
+
+def test_a_trigger_on_the_deciding_agency_fires_for_that_agency_only():
+    from rules.measures import Catalog
+    from contracts.violation import ViolationSchema
+    from tests.factories import violation
+    data = shipped("measures.json")
+    data["memoranda"][0]["triggers"][0]["when"] = {"deciding_agencies": ["SXAMR-140100"]}
+    catalog = Catalog.from_data(data)
+    fired = lambda agency: "T-SL-1" in catalog.decide(ViolationSchema().load(  # noqa: E731
+        violation(agency_code=agency, listing=None))).rules
+    assert fired("SXAMR-140100") and not fired("FJAMR-350100")
