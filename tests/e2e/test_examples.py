@@ -52,3 +52,21 @@ def test_gatekeeper_example_checks_a_status_and_proves_what_it_was_told(system):
     # another gate-keeper cannot use this bank's answer id
     other = system.session("gatekeeper", "other-bank")
     assert other.get(system.url("restrictions", f"/v1/answers/{answer_id}")).status_code == 404
+
+
+def test_the_make_run_demo_shows_prohibitions_only_where_the_law_gives_them(system):
+    """shared/demo.py (what `make run` ends with) against the running system: a food licence
+    revoked and the serious list prohibit market access, procurement and honours, and the rest
+    is told as considerations, stricter review, supervision and information."""
+    env = {**os.environ, "AMQP_URI": system.amqp_uri, "DB_PREFIX": system.db_prefix,
+           **{f"{s.upper()}_URL": system.url(s) for s in
+              ("registry", "violations", "scoring", "restrictions", "notifications", "repair")}}
+    result = subprocess.run([sys.executable, "-m", "shared.demo"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "prohibited in 3 of 8 sectors (market_access, procurement, honours)" in out
+    assert "FL-ENT [prohibit]" in out and "GP-EXCL [prohibit]" in out
+    assert "SL-LIC [consideration]" in out and "SL-NCP [stricter_review]" in out
+    assert "第一百三十五条: 「被吊销许可证的食品生产经营者" in out
+    assert "SL-PLAT [inform]" in out  # the platform's notice
