@@ -74,7 +74,7 @@ def main() -> int:
         s["platform"].post(url("notifications", "/v1/subscriptions"), timeout=5, json={
             "subscriber_id": "demo-mall", "kind": "platform", "platform_id": "demo-mall"},
                       ).raise_for_status()
-        print("    done; platform demo-mall subscribed to clearance notices")
+        print("    done; platform demo-mall subscribed to notices")
     except requests.RequestException as exc:
         print(f"error: a service did not answer ({exc}). Are they running? Try: make run",
               file=sys.stderr)
