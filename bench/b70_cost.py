@@ -121,8 +121,9 @@ def expected_measures(body: dict, risk_class: str | None) -> dict[str, str]:
         from services.restrictions.catalog import Catalog
     catalog = _catalog(Catalog)
     decision = catalog.decide(ViolationSchema().load(body), risk_class)
-    return {restriction_id(vid(body), m["measure"].id): m["measure"].sector
-            for m in decision.measures}
+    # Catalog format 2: only the entity's measures are imposed (person measures are data).
+    measures = getattr(decision, "entity_measures", decision.measures)
+    return {restriction_id(vid(body), m["measure"].id): m["measure"].sector for m in measures}
 
 
 @lru_cache(maxsize=None)
