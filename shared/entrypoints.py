@@ -56,6 +56,13 @@ MAX_HTTP_BODY = 2 * 1024 * 1024  # bytes; a batch of 500 records is well under 1
 MAX_MESSAGE_BODY = 256 * 1024  # bytes; one record, amendment or revocation
 MAX_EVENT_BODY = 1024 * 1024  # bytes; an event carries at most one record and its decision
 # (the broker refuses anything over 4 MiB itself: ``max_message_size`` in its config)
+# A retried or dead-lettered copy carries at most this much of the body. A refused body can be
+# far larger once received: kombu inflates a message with a ``compression`` header before any
+# check (a 40 KB zlib bomb became 8 MB), and a copy over the broker's limit is refused by it,
+# so the message would be requeued and refused again forever.
+MAX_COPY_BODY = 1024 * 1024
+TRUNCATED_HEADER = "x-lianchen-truncated-from"  # the body's size in bytes before truncation
+RECEIVED_COMPRESSION_HEADER = "x-lianchen-received-compression"
 AUTHORIZATION_HEADER = "authorization"
 ATTEMPTS_HEADER = "x-lianchen-attempts"
 OUTAGES_HEADER = "x-lianchen-outages"  # failures because the store was unreachable
@@ -74,6 +81,19 @@ _log = get_logger(component="entrypoints")
 resilience.patch_nameko()
 
 
+
+def bounded_copy(body: bytes, headers: dict) -> tuple[bytes, dict]:
+    """The body and headers a retried or dead-lettered copy is published with: the body as
+    received (kombu has already inflated a compressed one, so the ``compression`` header no
+    longer describes it and is kept only under another name), cut to ``MAX_COPY_BODY`` bytes
+    with the original size in a header."""
+    headers = dict(headers)
+    if "compression" in headers:
+        headers[RECEIVED_COMPRESSION_HEADER] = str(headers.pop("compression"))[:200]
+    if len(body) > MAX_COPY_BODY:
+        headers[TRUNCATED_HEADER] = len(body)
+        body = body[:MAX_COPY_BODY]
+    return body, headers
 
 class TooLarge(Exception):
     pass
@@ -154,12 +174,13 @@ class _Failures:
 
     def _publish(self, message, exchange, routing_key, headers, declare, expiration=None):
         amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
+        body, headers = bounded_copy(self._body(message), headers)
         with get_producer(amqp_uri, confirms=True) as producer:
             producer.publish(
                 # the bytes as received (or redacted), whatever content type and encoding the
                 # sender named (kombu would re-encode a str with an encoding like 'binary' and
                 # fail, and serialise a body without content type)
-                self._body(message),
+                body,
                 exchange=exchange,
                 routing_key=routing_key,
                 headers=headers,

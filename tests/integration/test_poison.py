@@ -40,6 +40,8 @@ EVENT_POISONS = [
      {"x-lianchen-partition-key": "k7", "compression": "application/x-gzip"},
      zlib.compress(b"[" + b"1," * 4_000_000 + b"1]"), {}),
     ("huge", {"x-lianchen-partition-key": "k8"}, b'"' + b"x" * 3_000_000 + b'"', {}),
+    ("a compression header on a body that is not compressed",
+     {"x-lianchen-partition-key": "k9", "compression": "application/x-gzip"}, b'{"a": 1}', {}),
 ]
 
 
