@@ -31,14 +31,25 @@ def _read(name: str, law_dir: str) -> tuple[dict, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LawTextError(f"no law file {name!r} in rules/law/") from exc
+    return split_front_matter(text, name)
+
+
+class MalformedLawFile(LawTextError, ValueError):
+    """A law file whose front matter cannot be read."""
+
+
+def split_front_matter(text: str, name: str) -> tuple[dict, str]:
+    """(front matter, body) of one law file's text; ``MalformedLawFile`` naming the file."""
     if not text.startswith("---\n"):
-        raise LawTextError(f"{name}: no front matter")
+        raise MalformedLawFile(f"{name}: no front matter (must start with ---)")
     block, sep, body = text[4:].partition("\n---\n")
     if not sep:
-        raise LawTextError(f"{name}: front matter not closed")
+        raise MalformedLawFile(f"{name}: front matter not closed by ---")
     meta = {}
     for line in block.splitlines():
-        key, _, value = line.partition(":")
+        key, colon, value = line.partition(":")
+        if not colon:
+            raise MalformedLawFile(f"{name}: front matter line without key: {line!r}")
         meta[key.strip()] = value.strip()
     return meta, body
 

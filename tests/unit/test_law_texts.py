@@ -2,12 +2,15 @@
 
 Each file holds one rule in one version: a front matter block (``key: value`` lines between
 ``---`` markers) and then the text, verbatim from the source named in the front matter. The
-loader here is deliberately plain (no YAML library): the files are data, not code.
+files are read with the catalog loader's own reader (``rules.lawtexts``, plain ``key: value``
+lines, no YAML library): the files are data, not code.
 """
 import re
 from pathlib import Path
 
 import pytest
+
+from rules.lawtexts import split_front_matter
 
 LAW_DIR = Path(__file__).resolve().parents[2] / "rules" / "law"
 NOTES = {"INDEX.md", "UNVERIFIED.md", "FINDINGS.md"}
@@ -56,20 +59,9 @@ def article(n):
 
 
 def parse(path):
-    """(front matter dict, body) of one law file; ValueError naming the file if malformed."""
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---\n"):
-        raise ValueError(f"{path.name}: no front matter (must start with ---)")
-    block, sep, body = text[4:].partition("\n---\n")
-    if not sep:
-        raise ValueError(f"{path.name}: front matter not closed by ---")
-    meta = {}
-    for line in block.splitlines():
-        key, colon, value = line.partition(":")
-        if not colon:
-            raise ValueError(f"{path.name}: front matter line without key: {line!r}")
-        meta[key.strip()] = value.strip()
-    return meta, body
+    """(front matter dict, body) of one law file; ValueError naming the file if malformed
+    (the loader's own reading, ``rules.lawtexts.split_front_matter``)."""
+    return split_front_matter(path.read_text(encoding="utf-8"), path.name)
 
 
 def headings(body, meta=None):
