@@ -11,6 +11,7 @@ import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from rules.errors import InvalidRulesFile
 from rules.periods import china_date, end_of_day  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +19,8 @@ DEFAULT_PATH = ROOT / "catalog" / "calendar.json"
 MAX_SPAN_DAYS = 3660  # no deadline is ten years of working days away
 
 
-class InvalidCalendar(ValueError):
-    def __init__(self, problems: list[str]):
-        super().__init__("invalid working-day calendar:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+class InvalidCalendar(InvalidRulesFile):
+    source = "working-day calendar"
 
 
 class WorkCalendar:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from rules.errors import InvalidRulesFile
 from rules.vocabulary import CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +19,8 @@ DEFAULT_PATH = ROOT / "catalog" / "agencies.json"
 _CODE = re.compile(r"[A-Z0-9]{2,32}")
 
 
-class InvalidJurisdictions(ValueError):
-    def __init__(self, problems: list[str], source: str = "agency jurisdictions"):
-        super().__init__(f"invalid {source}:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+class InvalidJurisdictions(InvalidRulesFile):
+    source = "agency jurisdictions"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rules import lawtexts
+from rules.errors import InvalidRulesFile
 from rules.periods import DURATION_KINDS, Periods
 from rules.vocabulary import CATEGORIES, EFFECTS, LISTS, PENALTY_TYPES, SECTORS, SUBJECTS
 
@@ -42,10 +43,8 @@ REFUSED_CONDITIONS = {
 BASIS_KEYS = ("document", "number", "article", "item", "quote", "law_file")
 
 
-class InvalidCatalog(ValueError):
-    def __init__(self, problems: list[str]):
-        super().__init__("invalid measure catalog:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+class InvalidCatalog(InvalidRulesFile):
+    source = "measure catalog"
 
 
 @dataclass(frozen=True)

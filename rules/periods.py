@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
+from rules.errors import InvalidRulesFile
 from rules.vocabulary import LISTS, PENALTY_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +38,8 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 DURATION_KINDS = ("fixed_months", "follows_listing", "until_cured")
 
 
-class InvalidPeriods(ValueError):
-    def __init__(self, problems: list[str], source: str = "periods"):
-        super().__init__(f"invalid {source}:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+class InvalidPeriods(InvalidRulesFile):
+    source = "periods"
 
 
 # -- time ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rules.errors import InvalidRulesFile
 from rules.periods import CHINA_TZ, Periods, months_after
 from rules.vocabulary import CATEGORIES, PENALTY_TYPES, SEVERITIES
 
@@ -30,10 +31,8 @@ CONDITIONS = ("penalty_performed", "harm_removed", "no_new_heavier_penalty", "co
 DEADLINES = ("repair_decision", "objection_decision")
 
 
-class InvalidRepairRules(ValueError):
-    def __init__(self, problems: list[str], source: str = "repair rules"):
-        super().__init__(f"invalid {source}:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+class InvalidRepairRules(InvalidRulesFile):
+    source = "repair rules"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from rules.errors import InvalidRulesFile
 from rules.periods import CHINA_TZ, Periods, add_months, day_of, today  # noqa: F401 (re-exported)
 from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, RISK_CLASSES, SEVERITIES
 
@@ -53,10 +54,8 @@ KNOWN_KEYS = {
 }
 
 
-class InvalidScoreModel(ValueError):
-    def __init__(self, problems: list[str], source: str = "score model"):
-        super().__init__(f"invalid {source}:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+class InvalidScoreModel(InvalidRulesFile):
+    source = "score model"
 
 
 @dataclass
