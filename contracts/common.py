@@ -8,12 +8,13 @@ from rules.periods import CHINA_TZ  # agencies send China time when they omit an
 
 
 class USCC(fields.String):
-    """An 18-character Unified Social Credit Code with a correct check character."""
+    """An 18-character Unified Social Credit Code with a correct check character; inner spaces
+    and hyphens, as people type them, are dropped (``rules.uscc.normalise``)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         raw = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return uscc.validate(raw)
+            return uscc.validate(uscc.normalise(raw))
         except uscc.InvalidUSCC as exc:
             raise ValidationError(str(exc)) from exc
 

@@ -42,6 +42,21 @@ class InvalidUSCC(ValueError):
     """The code is not a valid USCC; the message says why."""
 
 
+# What people type inside a code and systems print around it: spaces (also the ideographic
+# space U+3000), hyphens and their full-width and typographic forms. Dropped by ``normalise``
+# for request bodies and the CLI; never in a URL path, whose parameter is the code itself.
+_SEPARATORS = str.maketrans("", "", " \t\u3000-\u2010\u2011\u2012\u2013\u2014\uff0d")
+
+
+def normalise(code: object) -> object:
+    """``code`` without inner spaces and hyphens, upper case (anything else is returned as is,
+    for ``validate`` to refuse). ``"91350100-M000100Y43"`` and ``"9135 0100 M000 100Y 43"``
+    become ``"91350100M000100Y43"``; full-width letters and digits are not converted."""
+    if not isinstance(code, str):
+        return code
+    return code.translate(_SEPARATORS).upper()
+
+
 def check_character(first17: str) -> str:
     """The 18th character for the first 17 characters of a code."""
     total = sum(_VALUE[ch] * w for ch, w in zip(first17, WEIGHTS))

@@ -357,8 +357,6 @@ def cmd_keys(args) -> int:
                                  connect(os.environ.get("MONGO_URI")))
     try:
         if args.action == "create":
-            if not args.role or not args.subject:
-                raise UserError("keys create needs ROLE and SUBJECT")
             key = store.create(args.role, args.subject, rate=args.rate)
             print(key)
             print("keep it: only its hash is stored", file=sys.stderr)
@@ -367,11 +365,9 @@ def cmd_keys(args) -> int:
                 state = "revoked" if doc.get("revoked_at") else "active"
                 print(f"{doc['_id']}  {doc['role']:<14}{doc['subject']:<20}{doc['rate']:>8.0f}/s  {state}")
         else:
-            if not args.role:
-                raise UserError("keys revoke needs the KEY_ID")
-            if not store.revoke(args.role):
-                raise UserError(f"no key {args.role}")
-            print(f"revoked {args.role}")
+            if not store.revoke(args.key_id):
+                raise UserError(f"no key {args.key_id}")
+            print(f"revoked {args.key_id}")
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     return 0
@@ -453,81 +449,126 @@ def _checked(response) -> dict:
     return body
 
 
+ENVIRONMENT = """environment:
+  LIANCHEN_KEY               API key for the commands that call a service (never on the command
+                             line: it would sit in the shell history and the process list)
+  LIANCHEN_<SERVICE>_URL     base URL of a service (REGISTRY, VIOLATIONS, SCORING, RESTRICTIONS,
+                             NOTIFICATIONS, REPAIR); default http://127.0.0.1:<its port>
+  AMQP_URI                   broker (dead-letters, health); default the local development broker
+  RABBIT_MGMT_URL            broker management API (health, dead-letters)
+  MONGO_URI, DB_PREFIX       store and database prefix (keys, audit, pii, catalog migrate)
+  LIANCHEN_PII_KEY           identity key (pii migrate; docs/personal-data.md)
+
+exit status: 0 done, 1 a check found a problem, 2 a user error (the message says what to fix)"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("lianchen")
+    except PackageNotFoundError:  # run from a checkout without `pip install -e .`
+        return "unknown (not installed)"
+
+
+def _uscc_argument(text: str) -> str:
+    """A USCC as typed: inner spaces and hyphens are dropped, the check character verified."""
+    from rules import uscc
+    try:
+        return uscc.validate(uscc.normalise(text))
+    except uscc.InvalidUSCC as exc:
+        raise argparse.ArgumentTypeError(f"not a USCC: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lianchen", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("submit", help="record one violation from a JSON file")
-    p.add_argument("file")
-    p.set_defaults(run=cmd_submit)
-    p = sub.add_parser("import", help="bulk import from CSV or JSON lines")
-    p.add_argument("file")
-    p.add_argument("--batch-size", type=int, default=200)
+    from rules.vocabulary import SECTORS
+    from shared.auth import ROLES
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="lianchen", description=__doc__.splitlines()[0],
+                                     epilog=ENVIRONMENT, formatter_class=formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_, run):
+        p = sub.add_parser(name, help=help_, description=help_, epilog=ENVIRONMENT,
+                           formatter_class=formatter)
+        p.set_defaults(run=run)
+        return p
+
+    p = command("submit", "record one violation from a JSON file", cmd_submit)
+    p.add_argument("file", help="a violation record as JSON (see examples/record.json)")
+    p = command("import", "bulk import from CSV or JSON lines", cmd_import)
+    p.add_argument("file", help="a .csv (see examples/history.csv) or .jsonl file of records")
+    p.add_argument("--batch-size", type=int, default=200,
+                   help="records per request (default 200)")
     p.add_argument("--rejected", help="where rejected records go (default FILE.rejected.jsonl)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=cmd_import)
-    p = sub.add_parser("status", help="an entity's status in every sector")
-    p.add_argument("uscc")
-    p.add_argument("--sector")
-    p.add_argument("--as-of")
-    p.set_defaults(run=cmd_status)
-    p = sub.add_parser("changes", help="the change feed: imposed and lifted restrictions")
+    p = command("status", "an entity's status in every sector", cmd_status)
+    p.add_argument("uscc", type=_uscc_argument,
+                   help="the entity's Unified Social Credit Code (spaces and hyphens allowed)")
+    p.add_argument("--sector", choices=SECTORS, help="only this sector")
+    p.add_argument("--as-of", help="the instant to answer for (ISO 8601; default now)")
+    p = command("changes", "the change feed: imposed and lifted restrictions", cmd_changes)
     p.add_argument("--since", help="cursor printed by a previous run (default: from the start)")
     p.add_argument("--follow", action="store_true", help="keep polling for new changes (Ctrl-C)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     p.add_argument("--limit", type=int, default=100, help="changes per request (1-1000)")
     p.add_argument("--json", action="store_true", help="one JSON object per change")
-    p.set_defaults(run=cmd_changes)
-    p = sub.add_parser("dead-letters", help="list or replay dead letters")
-    p.add_argument("action", choices=("list", "replay"))
-    p.add_argument("queue", nargs="?", default="dlq.violations.intake")
-    p.add_argument("--limit", type=int, default=50)
-    p.set_defaults(run=cmd_dead_letters)
-    p = sub.add_parser("notices", help="dead-lettered notices: list or redeliver")
-    p.add_argument("action", choices=("dead", "redeliver"))
+    p = command("dead-letters", "list or replay dead letters", cmd_dead_letters)
+    p.add_argument("action", choices=("list", "replay"),
+                   help="list: show them; replay: put them back on the queue they failed on")
+    p.add_argument("queue", nargs="?", default="dlq.violations.intake",
+                   help="a dead-letter queue, dlq.<queue> (default dlq.violations.intake)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p = command("notices", "dead-lettered notices: list or redeliver", cmd_notices)
+    p.add_argument("action", choices=("dead", "redeliver"),
+                   help="dead: list notices no webhook took; redeliver: send them again")
     p.add_argument("ids", nargs="*", help="redeliver: notice ids")
     p.add_argument("--subscriber", help="only this subscriber's notices")
     p.add_argument("--all", action="store_true", help="redeliver: every dead-lettered notice")
-    p.add_argument("--limit", type=int, default=100)
-    p.set_defaults(run=cmd_notices)
-    p = sub.add_parser("validate-catalog", help="check a measure catalog file (no file: "
-                                                "every catalog file, as the services do)")
-    p.add_argument("file", nargs="?")
-    p.set_defaults(run=cmd_validate_catalog)
-    p = sub.add_parser("catalog", help="catalog migration: re-decide every record under the "
-                                       "catalog in force (restrictions stopped)")
-    p.add_argument("action", choices=("migrate",))
-    p.set_defaults(run=cmd_catalog)
-    p = sub.add_parser("validate-score-model", help="check a credit score model file")
-    p.add_argument("file", nargs="?")
-    p.set_defaults(run=cmd_validate_score_model)
-    p = sub.add_parser("contracts", help="regenerate docs/api (OpenAPI, AsyncAPI) from the code")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    p = command("validate-catalog", "check a measure catalog file (no file: every catalog "
+                                    "file, as the services do)", cmd_validate_catalog)
+    p.add_argument("file", nargs="?", help="a measures catalog JSON file (default: catalog/)")
+    p = command("catalog", "catalog migration: re-decide every record under the catalog in "
+                           "force (restrictions stopped)", cmd_catalog)
+    p.add_argument("action", choices=("migrate",), help="migrate: re-decide and record why")
+    p = command("validate-score-model", "check a credit score model file",
+                cmd_validate_score_model)
+    p.add_argument("file", nargs="?", help="a score model JSON file (default: the one in force)")
+    p = command("contracts", "regenerate docs/api (OpenAPI, AsyncAPI) from the code",
+                cmd_contracts)
     p.add_argument("--check", action="store_true",
                    help="write nothing: exit 1 if stale or disagreeing with the code")
     p.add_argument("--out", help="directory (default docs/api)")
-    p.set_defaults(run=cmd_contracts)
-    p = sub.add_parser("keys", help="create, list or revoke API keys (administrators, on the store)")
-    p.add_argument("action", choices=("create", "list", "revoke"))
-    p.add_argument("role", nargs="?", help="create: the role; revoke: the key id")
-    p.add_argument("subject", nargs="?", help="agency code, platform id, gate-keeper name...")
-    p.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
-    p.set_defaults(run=cmd_keys)
-    p = sub.add_parser("audit", help="verify the hash-chained decision ledgers")
-    p.add_argument("action", choices=("verify",))
+    p = command("keys", "create, list or revoke API keys (administrators, on the store)",
+                cmd_keys)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new key, printed once")
+    create.add_argument("role", choices=ROLES, help="what the key may do")
+    create.add_argument("subject", help="agency code, platform id, gate-keeper name...")
+    create.add_argument("--rate", type=float, default=200.0,
+                        help="requests per second (default 200)")
+    actions.add_parser("list", help="every key: id, role, subject, rate, state")
+    revoke = actions.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id", help="the key id (lc_...), as `keys list` prints it")
+    p = command("audit", "verify the hash-chained decision ledgers", cmd_audit)
+    p.add_argument("action", choices=("verify",), help="verify: check every chain")
     p.add_argument("--service", help="only this service's ledger")
-    p.set_defaults(run=cmd_audit)
-    p = sub.add_parser("pii", help="migrate identity data stored before issue 19")
-    p.add_argument("action", choices=("migrate",))
+    p = command("pii", "migrate identity data stored before issue 19", cmd_pii)
+    p.add_argument("action", choices=("migrate",), help="migrate: re-mask and key the ids")
     p.add_argument("--dry-run", action="store_true", help="count only, change nothing")
-    p.set_defaults(run=cmd_pii)
-    p = sub.add_parser("health", help="services, broker and store up or down; queue depths")
+    p = command("health", "services, broker and store up or down; queue depths", cmd_health)
     p.add_argument("--vhost", help="broker virtual host (default: from AMQP_URI)")
     p.add_argument("--all-queues", action="store_true", help="list empty queues too")
-    p.set_defaults(run=cmd_health)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error argparse printed (2)
+        return exc.code if isinstance(exc.code, int) else 2
     warnings.filterwarnings("ignore", message="(?s).*[Ee]ventlet is deprecated")
     try:
         return args.run(args)

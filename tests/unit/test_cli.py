@@ -114,3 +114,53 @@ def _commands():
     from shared.cli import build_parser
     return next(a for a in build_parser()._actions
                 if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def _walk(parser, path=()):
+    """Every (command path, action) of the parser and its subparsers."""
+    import argparse
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _walk(child, path + (name,))
+        else:
+            yield path, action
+
+
+def test_every_argument_of_every_command_has_help():
+    from shared.cli import build_parser
+    missing = [(" ".join(path), action.dest) for path, action in _walk(build_parser())
+               if not action.help or action.help == "==SUPPRESS=="]
+    assert missing == []
+
+
+def test_version_is_printed_and_exits_zero(capsys):
+    from importlib.metadata import version
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lianchen {version('lianchen')}"
+
+
+def test_help_names_the_environment_variables(capsys):
+    assert main(["status", "--help"]) == 0
+    out = capsys.readouterr().out
+    for variable in ("LIANCHEN_KEY", "LIANCHEN_<SERVICE>_URL", "AMQP_URI", "MONGO_URI"):
+        assert variable in out
+
+
+def test_sectors_and_roles_are_choices(capsys):
+    from rules.vocabulary import SECTORS
+    from shared.auth import ROLES
+    assert main(["status", "91350100M000100Y43", "--sector", "space"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'space'" in err and SECTORS[0] in err
+    assert main(["keys", "create", "emperor", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'emperor'" in err and all(role in err for role in ROLES)
+
+
+def test_a_uscc_on_the_command_line_may_carry_spaces_and_hyphens(monkeypatch, capsys):
+    from shared.cli import build_parser
+    args = build_parser().parse_args(["status", "9135 0100-M000100Y43"])
+    assert args.uscc == "91350100M000100Y43"
+    assert main(["status", "91350100M000100Y44"]) == 2
+    assert "not a USCC: wrong check character" in capsys.readouterr().err

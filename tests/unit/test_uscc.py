@@ -68,3 +68,28 @@ def test_mask_hides_the_organisation_code():
     masked = uscc.mask("91350100M000100Y43")
     assert masked == "91350100******0Y43"
     assert "M000100" not in masked
+
+
+@pytest.mark.parametrize("typed", ["91350100M000100Y43", "9135 0100 M000 100Y 43",
+                                   "91350100-M000100Y43", "91350100\u3000M000100Y43",
+                                   "91350100\uff0dm000100y43", " 91350100M000100Y43 "])
+def test_normalise_drops_the_separators_people_type(typed):
+    assert uscc.validate(uscc.normalise(typed)) == "91350100M000100Y43"
+
+
+def test_normalise_keeps_what_validate_must_refuse():
+    assert uscc.normalise(None) is None
+    with pytest.raises(uscc.InvalidUSCC, match="outside the USCC alphabet"):
+        uscc.validate(uscc.normalise("91350100M000100Y4_"))
+
+
+def test_a_body_field_accepts_a_typed_code_and_stores_it_normalised():
+    from contracts.common import USCC
+    from marshmallow import Schema, ValidationError
+
+    class Body(Schema):
+        code = USCC(required=True)
+
+    assert Body().load({"code": "9135-0100-M000-100Y-43"}) == {"code": "91350100M000100Y43"}
+    with pytest.raises(ValidationError, match="wrong check character"):
+        Body().load({"code": "9135-0100-M000-100Y-44"})
