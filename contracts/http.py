@@ -51,6 +51,37 @@ class HealthSchema(Schema):
     error = fields.String(metadata={"description": "why the service is degraded"})
 
 
+class ReadySchema(Schema):
+    service = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("ready", "not_ready")))
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "store, broker and each read model "
+                                                  "(read_model:<name>): ok, or why not"})
+
+
+class CodeVersionSchema(Schema):
+    version = fields.String(required=True)
+    commit = fields.String(required=True, allow_none=True)
+
+
+class CalendarVersionSchema(Schema):
+    version = fields.String(required=True)
+    official_years = fields.List(fields.Integer(), required=True)
+    provisional_years = fields.List(fields.Integer(), required=True, metadata={
+        "description": "years whose holidays are not yet published: working-day deadlines in "
+                       "them may move"})
+
+
+class AboutSchema(Schema):
+    service = fields.String(required=True)
+    code = fields.Nested(CodeVersionSchema, required=True)
+    data = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "every catalog file and its version in force (catalog/versions.json)"})
+    catalog = fields.String(required=True, metadata={"description": "measures catalog version"})
+    score_model = fields.String(required=True)
+    calendar = fields.Nested(CalendarVersionSchema, required=True)
+
+
 @dataclass(frozen=True)
 class Answer:
     description: str
@@ -136,6 +167,13 @@ def published_endpoints(service: str) -> list[Endpoint]:
         Endpoint(service, "GET", "/health", "health", PUBLIC, "Liveness and store reachability",
                  {200: Answer("up, store reachable", HealthSchema),
                   503: Answer("degraded: the store is unreachable", HealthSchema)}),
+        Endpoint(service, "GET", "/readyz", "readyz", PUBLIC,
+                 "Readiness: store and broker reachable, read models loaded",
+                 {200: Answer("ready for traffic", ReadySchema),
+                  503: Answer("not ready: the checks say what is missing", ReadySchema)}),
+        Endpoint(service, "GET", "/v1/about", "about", PUBLIC,
+                 "Code and data versions: catalog, score model, calendar (provisional years)",
+                 {200: Answer("the versions this process answers under", AboutSchema)}),
         Endpoint(service, "GET", "/openapi.json", "openapi_json", PUBLIC,
                  "This service's HTTP contract (OpenAPI 3)",
                  {200: Answer("the OpenAPI document", None)}),

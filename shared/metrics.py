@@ -13,11 +13,14 @@ its own:
 - ``lianchen_http_request_duration_seconds{service,method,endpoint}``: latency histogram
   (for the status endpoints: the gate-keeping lookup latency)
 
+- ``lianchen_build_info{service,version,commit,catalog,score_model,calendar,provisional_years}``:
+  always 1; the code and the data versions answers come from (``shared.about``)
+
 plus the process's CPU, memory and open files (``process_*``).
 """
 from __future__ import annotations
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info,
                                ProcessCollector, disable_created_metrics, generate_latest)
 
 disable_created_metrics()  # no *_created series: they double the output and nobody reads them
@@ -42,6 +45,15 @@ HTTP_LATENCY = Histogram("lianchen_http_request_duration_seconds",
                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                   0.5, 1.0, 2.5, 5.0, 10.0),
                          registry=REGISTRY)
+
+
+BUILD_INFO = Info("lianchen_build", "Code and data versions this process answers under",
+                  ("service",), registry=REGISTRY)
+
+
+def build_info(labels: dict[str, str]) -> None:
+    """Set ``lianchen_build_info`` for this process (``shared.about.build_info_labels``)."""
+    BUILD_INFO.labels(labels["service"]).info({k: v for k, v in labels.items() if k != "service"})
 
 
 def message(kind: str, service: str, queue: str) -> None:

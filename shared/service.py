@@ -1,10 +1,15 @@
 """Pieces every service has: health endpoint, published contracts and metrics, dispatcher."""
 from __future__ import annotations
 
+import time
+
+from kombu import Connection
+from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventDispatcher
 from werkzeug.wrappers import Response
 
 from contracts import asyncapi, openapi
+from shared import about as build
 from shared import metrics as process_metrics
 from shared.entrypoints import PUBLIC, inline_http, json_response
 from shared.ledger import LedgerHub, digest, event_summary
@@ -65,6 +70,58 @@ def _health(container, request):
     return json_response(200, {"service": service, "status": "ok"})
 
 
+BROKER_CHECK_SECONDS = 5.0  # a readiness probe opens at most one broker connection per 5 s
+_broker_checks: dict[str, tuple[float, str | None]] = {}
+
+
+def _broker_problem(container) -> str | None:
+    """None when the broker accepts a connection (checked at most every 5 s), else why not."""
+    uri = container.config.get(AMQP_URI_CONFIG_KEY)
+    checked_at, problem = _broker_checks.get(uri, (0.0, None))
+    if time.monotonic() - checked_at < BROKER_CHECK_SECONDS:
+        return problem
+    problem = None
+    try:
+        with Connection(uri, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - any failure means: not ready
+        problem = type(exc).__name__
+    _broker_checks[uri] = (time.monotonic(), problem)
+    return problem
+
+
+def _read_models(container) -> dict[str, bool]:
+    """``{provider name: loaded}`` for every dependency with a read model (a ``ready()``)."""
+    return {provider.attr_name: bool(provider.ready()) for provider in container.dependencies
+            if callable(getattr(provider, "ready", None))}
+
+
+@inline_http("GET", "/readyz", roles=PUBLIC)
+def _readyz(container, request):
+    """Ready to take traffic: store and broker reachable, read models loaded. Apart from
+    ``/health`` (liveness), so that a balancer stops sending work without the orchestrator
+    restarting a process that is only waiting for its store."""
+    checks = {}
+    try:
+        _store(container).command("ping")
+        checks["store"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["store"] = f"unreachable ({type(exc).__name__})"
+    problem = _broker_problem(container)
+    checks["broker"] = "ok" if problem is None else f"unreachable ({problem})"
+    for name, loaded in _read_models(container).items():
+        checks[f"read_model:{name}"] = "ok" if loaded else "loading"
+    ready = all(value == "ok" for value in checks.values())
+    return json_response(200 if ready else 503, {
+        "service": container.service_name, "status": "ready" if ready else "not_ready",
+        "checks": checks})
+
+
+@inline_http("GET", "/v1/about", roles=PUBLIC)
+def _about(container, request):
+    return json_response(200, build.about(container.service_name))
+
+
 @inline_http("GET", "/openapi.json", roles=PUBLIC)
 def _openapi_json(container, request):
     return Response(openapi.served(container.service_name), mimetype="application/json")
@@ -77,6 +134,7 @@ def _asyncapi_json(container, request):
 
 @inline_http("GET", "/metrics", roles=PUBLIC)
 def _metrics(container, request):
+    process_metrics.build_info(build.build_info_labels(build.about(container.service_name)))
     body, content_type = process_metrics.exposition()
     return Response(body, headers={"Content-Type": content_type})
 
@@ -84,13 +142,17 @@ def _metrics(container, request):
 def published(service_cls):
     """Class decorator for every service: what it answers without a credential or a worker.
 
-    ``GET /health`` (200, or 503 when the store does not answer), ``GET /openapi.json`` (this
+    ``GET /health`` (200, or 503 when the store does not answer), ``GET /readyz`` (200 when
+    store, broker and read models are ready, else 503 naming what is not), ``GET /v1/about``
+    (code and data versions, ``shared.about``), ``GET /openapi.json`` (this
     service's paths, from ``contracts.http``), ``GET /asyncapi.json`` (the broker's contract)
     and ``GET /metrics`` (Prometheus, this process); the documents are built once per process.
     A decorator rather than a base class: ``nameko run`` would take a base class with
     entrypoints, imported into a service module, for a service of its own.
     """
     service_cls.health = _health
+    service_cls.readyz = _readyz
+    service_cls.about = _about
     service_cls.openapi_json = _openapi_json
     service_cls.asyncapi_json = _asyncapi_json
     service_cls.metrics = _metrics

@@ -44,6 +44,10 @@ class Projection(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self.projection
 
+    def ready(self) -> bool:
+        """Loaded once the first sync read the store (``/readyz``)."""
+        return self.projection.synced_at is not None
+
 
 # Refuse to start on an invalid catalog file: the import fails with every problem named.
 CATALOG = loader.load().measures

@@ -118,7 +118,7 @@ def test_app_service_build_command_health_port(services, name):
     assert (ROOT / "services" / name / "service.py").is_file(), f"services/{name}/service.py missing"
 
     test = healthcheck_test(service)
-    assert "urllib" in test and "/health" in test and ":8000" in test, test
+    assert "urllib" in test and "/readyz" in test and ":8000" in test, test
 
     assert f"{HOST_PORTS[name]}:8000" in [str(p) for p in service.get("ports", [])]
 
@@ -261,7 +261,7 @@ def test_cluster_service_replicas_and_connections(services, cluster_name, name):
     assert {n: c["condition"] for n, c in service["depends_on"].items()} == {
         "rabbitmq-init": "service_completed_successfully",
         "mongo-init": "service_completed_successfully"}
-    assert "/health" in healthcheck_test(service)
+    assert "/readyz" in healthcheck_test(service)
 
     env = env_of(service)
     nodes = Connection(env["AMQP_URI"]).alt  # kombu fails over along this list
