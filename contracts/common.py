@@ -1,7 +1,7 @@
 """Field types shared by several contracts."""
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
 from rules import uscc
 from rules.periods import CHINA_TZ  # agencies send China time when they omit an offset
@@ -17,6 +17,20 @@ class USCC(fields.String):
             return uscc.validate(uscc.normalise(raw))
         except uscc.InvalidUSCC as exc:
             raise ValidationError(str(exc)) from exc
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem (``application/problem+json``): what every refusal carries, with the
+    members of its kind added by the schemas built on it."""
+
+    type = fields.String(required=True, metadata={
+        "description": "about:blank: the status says what kind of problem (RFC 9457 4.2.1)"})
+    title = fields.String(required=True, metadata={"description": "the HTTP status phrase"})
+    status = fields.Integer(required=True, validate=validate.Range(min=400, max=599))
+    detail = fields.String(required=True, metadata={"description": "what was wrong here"})
+    error = fields.String(required=True, metadata={
+        "description": "deprecated: the same as detail, kept for one release (docs/CHANGELOG.md)",
+        "deprecated": True})
 
 
 def Instant(**kwargs):  # noqa: N802 - a field factory reads like a field class

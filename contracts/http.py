@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
 from typing import Mapping
+
+from werkzeug.http import http_date
 
 from marshmallow import Schema, fields, validate
 
+from contracts.common import ProblemSchema
 from contracts.events import FieldErrorSchema
 from contracts import gate, intake, notifications, registry, repair, scoring
 from contracts.violation import AmendmentSchema, ViolationSchema
@@ -38,11 +42,12 @@ SERVICES: dict[str, int] = {
 }
 
 
-class ErrorSchema(Schema):
-    """Every refusal: what was wrong, and for bad input each field with its problem."""
+class ErrorSchema(ProblemSchema):
+    """Every refusal, as an RFC 9457 problem (``application/problem+json``): what was wrong,
+    and for bad input each field with its problem."""
 
-    error = fields.String(required=True)
-    errors = fields.List(fields.Nested(FieldErrorSchema))
+    errors = fields.List(fields.Nested(FieldErrorSchema), metadata={
+        "description": "extension member: each field (dotted path) with its problem"})
 
 
 class HealthSchema(Schema):
@@ -101,6 +106,21 @@ class Endpoint:
     request: type[Schema] | None = None
     query: type[Schema] | None = None
     description: str = ""
+    # Deprecation (docs/CHANGELOG.md): the day it was deprecated, and the day it goes (Sunset)
+    deprecated: date | None = None
+    sunset: date | None = None
+
+    def deprecation_headers(self) -> dict[str, str]:
+        """``Deprecation`` (RFC 9745: ``@`` and the Unix time) and ``Sunset`` (RFC 8594: an
+        HTTP date) for a deprecated endpoint; nothing for the others."""
+        if self.deprecated is None:
+            return {}
+        since = datetime.combine(self.deprecated, time(), timezone.utc)
+        headers = {"Deprecation": f"@{int(since.timestamp())}",
+                   "Link": '</docs/CHANGELOG.md>; rel="deprecation"'}
+        if self.sunset is not None:
+            headers["Sunset"] = http_date(datetime.combine(self.sunset, time(), timezone.utc))
+        return headers
 
     @property
     def path(self) -> str:
@@ -118,10 +138,11 @@ class Endpoint:
 
 ENDPOINTS: list[Endpoint] = []
 
+PROBLEM = "application/problem+json"
 _AUTH_ERRORS = {
-    401: Answer("no valid credential (send Authorization: Bearer <key>)", ErrorSchema),
-    403: Answer("the credential's role may not call this endpoint", ErrorSchema),
-    429: Answer("rate limit of the credential exceeded; see Retry-After", ErrorSchema),
+    401: Answer("no valid credential (send Authorization: Bearer <key>)", ErrorSchema, PROBLEM),
+    403: Answer("the credential's role may not call this endpoint", ErrorSchema, PROBLEM),
+    429: Answer("rate limit of the credential exceeded; see Retry-After", ErrorSchema, PROBLEM),
 }
 
 
@@ -130,7 +151,8 @@ def endpoint(service: str, method: str, rule: str, *, handler: str, roles, summa
              also: Mapping[int, str | tuple[str, type[Schema] | None]] | None = None,
              errors: Mapping[int, str] | None = None, request: type[Schema] | None = None,
              query: type[Schema] | None = None, description: str = "",
-             content_type: str = "application/json") -> Endpoint:
+             content_type: str = "application/json", deprecated: date | None = None,
+             sunset: date | None = None) -> Endpoint:
     """Declare one endpoint.
 
     ``response`` is the body answered with ``status``; ``also`` other statuses, each a
@@ -143,18 +165,22 @@ def endpoint(service: str, method: str, rule: str, *, handler: str, roles, summa
     answers: dict[int, Answer] = {status: Answer(summary, response, content_type)}
     for code, value in (also or {}).items():
         desc, schema = (value, response) if isinstance(value, str) else value
-        answers[code] = Answer(desc, schema)
+        is_problem = isinstance(schema, type) and issubclass(schema, ProblemSchema)
+        answers[code] = Answer(desc, schema, PROBLEM if is_problem else content_type)
     for code, desc in (errors or {}).items():
-        answers[code] = Answer(desc, ErrorSchema)
+        answers[code] = Answer(desc, ErrorSchema, PROBLEM)
     reads_input = request is not None or query is not None or "<" in rule
     if reads_input and 400 not in answers:
-        answers[400] = Answer("invalid request: each field with its problem", ErrorSchema)
+        answers[400] = Answer("invalid request: each field with its problem", ErrorSchema, PROBLEM)
     if roles is not PUBLIC:
         roles = tuple(roles)
         for code, answer in _AUTH_ERRORS.items():
             answers.setdefault(code, answer)
+    if sunset is not None and deprecated is None:
+        raise ValueError(f"{method} {rule}: a sunset needs a deprecation date")
     declared = Endpoint(service, method.upper(), rule, handler, roles, summary,
-                        dict(sorted(answers.items())), request, query, description)
+                        dict(sorted(answers.items())), request, query, description,
+                        deprecated, sunset)
     if any(e.key == declared.key for e in ENDPOINTS):
         raise ValueError(f"{method} {rule} declared twice for {service}")
     ENDPOINTS.append(declared)

@@ -95,6 +95,8 @@ def _operation(endpoint: http.Endpoint) -> dict:
     }
     if endpoint.description:
         operation["description"] = endpoint.description
+    if endpoint.deprecated is not None:
+        operation["deprecated"] = True
     if parameters:
         operation["parameters"] = parameters
     if endpoint.request is not None:

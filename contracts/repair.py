@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from contracts.common import USCC, Instant
+from contracts.common import USCC, Instant, ProblemSchema
 from contracts.events import FieldErrorSchema
 from contracts.violation import AGENCY_CODE, PENALTY_TYPES, StrictSchema
 
@@ -178,16 +178,13 @@ class EligibilityQuerySchema(Schema):
     as_of = Instant(**_doc("default: now"))
 
 
-class IneligibleSchema(EligibilitySchema):
+class IneligibleSchema(ProblemSchema, EligibilitySchema):
     """422: the record cannot be repaired now; ``blocking`` names every rule in the way."""
 
-    error = fields.String(required=True)
 
+class CaseRefusalSchema(ProblemSchema):
+    """A refusal of the repair rules (the members besides the problem's depend on the case)."""
 
-class CaseRefusalSchema(Schema):
-    """A refusal of the repair rules (the fields besides ``error`` depend on the case)."""
-
-    error = fields.String(required=True)
     errors = fields.List(fields.Nested(FieldErrorSchema))
     blocking = fields.List(fields.Nested(BlockSchema), **_doc(
         "not entitled: the record is another entity's, or the caller is the recording agency"))

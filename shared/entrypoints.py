@@ -39,6 +39,7 @@ from nameko.messaging import Consumer, HeaderDecoder, QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
 
@@ -596,11 +597,24 @@ def json_response(status: int, body, headers: dict | None = None) -> Response:
     )
 
 
-def problem(status: int, message: str, errors: list[dict] | None = None) -> Response:
-    body = {"error": message}
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_body(status: int, message: str, errors: list[dict] | None = None) -> dict:
+    """An RFC 9457 problem: ``type`` ``about:blank`` (the status says what kind), ``title`` the
+    status phrase, ``detail`` what was wrong here, ``errors`` (an extension member) each field
+    with its problem; ``error`` repeats ``detail`` for clients of the form before (deprecated,
+    docs/CHANGELOG.md)."""
+    body = {"type": "about:blank", "title": HTTP_STATUS_CODES.get(status, "Error"),
+            "status": status, "detail": message, "error": message}
     if errors is not None:
         body["errors"] = errors
-    return json_response(status, body)
+    return body
+
+
+def problem(status: int, message: str, errors: list[dict] | None = None) -> Response:
+    return Response(json_dumps(problem_body(status, message, errors)), status=status,
+                    mimetype=PROBLEM_CONTENT_TYPE)
 
 
 class _JsonWsgiApp(WsgiApp):
@@ -672,9 +686,22 @@ class HttpEntrypoint(HttpRequestHandler):
         except Exception as exc:
             response = self.response_from_exception(exc)
         response.headers["X-Correlation-Id"] = correlation_id
+        response.headers.extend(self._deprecation_headers())
         metrics.http_request(self.container.service_name, self.method, self.url,
                              response.status_code, time.perf_counter() - started)
         return response
+
+    _deprecation = None
+
+    def _deprecation_headers(self) -> dict[str, str]:
+        """The declared endpoint's ``Deprecation``/``Sunset`` headers (contracts.http)."""
+        if self._deprecation is None:
+            from contracts import http as declared_http
+            declared = next((e for e in declared_http.ENDPOINTS
+                             if e.key == (self.container.service_name, self.method.upper(),
+                                          self.url)), None)
+            self._deprecation = declared.deprecation_headers() if declared else {}
+        return self._deprecation
 
     def answer(self, request, context_data):
         args, kwargs = self.get_entrypoint_parameters(request)

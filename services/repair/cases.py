@@ -34,7 +34,7 @@ class Refusal(Exception):
     def __init__(self, status: int, message: str, **extra):
         super().__init__(message)
         self.status = status
-        self.body = {"error": message, **extra}
+        self.extra = extra  # members added to the problem (services.repair.service.refusals)
 
 
 def agency_of(agency_code: str) -> str:

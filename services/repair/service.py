@@ -19,13 +19,15 @@ from functools import wraps
 
 from marshmallow import ValidationError
 from nameko.timer import timer
+from werkzeug.wrappers import Response
 
 from contracts.common import USCC, Instant
 from contracts.events import read_event
 from contracts.repair import (ObjectionDecisionSchema, ObjectionRequestSchema,
                               PublicRecordSchema, RepairApplicationSchema, RepairDecisionSchema)
 from shared.auth import Caller
-from shared.entrypoints import event_handler, http, json_response, read_json
+from shared.entrypoints import (PROBLEM_CONTENT_TYPE, event_handler, http, json_dumps,
+                                json_response, problem_body, read_json)
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
 from shared.outbox import Outbox
@@ -52,7 +54,8 @@ def refusals(method):
         try:
             return method(self, request, *args, **kwargs)
         except Refusal as exc:
-            return json_response(exc.status, exc.body)
+            return Response(json_dumps({**problem_body(exc.status, str(exc)), **exc.extra}),
+                            status=exc.status, mimetype=PROBLEM_CONTENT_TYPE)
     return wrapper
 
 

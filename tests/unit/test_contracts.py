@@ -166,7 +166,9 @@ def test_response_check_refuses_undeclared_fields_and_statuses():
     assert http.response_errors("scoring", "GET", path, 200, score) is None
     assert "secret" in http.response_errors("scoring", "GET", path, 200, {**score, "secret": 1})
     assert "_status" in http.response_errors("scoring", "GET", path, 418, score)
-    assert http.response_errors("scoring", "GET", path, 401, {"error": "no"}) is None
+    from shared.entrypoints import problem_body
+    assert http.response_errors("scoring", "GET", path, 401, problem_body(401, "no")) is None
+    assert "type" in http.response_errors("scoring", "GET", path, 401, {"error": "no"})
     with pytest.raises(LookupError):
         http.find("scoring", "DELETE", path)
 
@@ -175,3 +177,31 @@ def test_served_documents_are_the_generated_ones():
     assert json.loads(openapi.served("restrictions")) == json.loads(
         json.dumps(openapi.build("restrictions")))
     assert json.loads(asyncapi.served()) == json.loads(json.dumps(asyncapi.build()))
+
+
+def test_refusals_are_rfc9457_problems():
+    from shared.entrypoints import problem
+    response = problem(400, "invalid request", [{"field": "uscc", "problem": "must be 18"}])
+    assert response.mimetype == "application/problem+json"
+    body = json.loads(response.get_data())
+    assert body == {"type": "about:blank", "title": "Bad Request", "status": 400,
+                    "detail": "invalid request", "error": "invalid request",
+                    "errors": [{"field": "uscc", "problem": "must be 18"}]}
+    document = openapi.build("scoring")
+    answer = document["paths"]["/v1/scores/{code}"]["get"]["responses"]["401"]["content"]
+    assert list(answer) == ["application/problem+json"]
+
+
+def test_a_deprecated_endpoint_is_marked_and_says_so_in_its_headers():
+    from datetime import date
+    declared = http.Endpoint("scoring", "GET", "/v1/old", "old", ("regulator",), "old",
+                             deprecated=date(2026, 12, 1), sunset=date(2027, 6, 1))
+    assert declared.deprecation_headers() == {
+        "Deprecation": "@1796083200", "Sunset": "Tue, 01 Jun 2027 00:00:00 GMT",
+        "Link": '</docs/CHANGELOG.md>; rel="deprecation"'}
+    assert openapi._operation(declared)["deprecated"] is True
+    current = http.find("scoring", "GET", "/v1/scores/91350100M000100Y43")
+    assert current.deprecation_headers() == {} and "deprecated" not in openapi._operation(current)
+    with pytest.raises(ValueError, match="sunset needs a deprecation"):
+        http.endpoint("scoring", "GET", "/v1/older", handler="older", roles=("regulator",),
+                      summary="older", sunset=date(2027, 6, 1))
