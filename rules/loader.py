@@ -115,16 +115,19 @@ def _load(chosen: tuple[tuple[str, str], ...]) -> Catalogs:
 
     in_force = _manifest(refuse)
     loaded: dict[str, object] = {}
-    periods = None
+    periods = calendar = None
+    try:  # first: the periods count the publication deadline in working days
+        calendar = loaded["calendar.json"] = WorkCalendar.load(files["calendar.json"])
+    except Exception as exc:  # noqa: BLE001
+        refuse("calendar.json", exc)
     try:
-        periods = loaded["periods.json"] = Periods.load(files["periods.json"])
+        periods = loaded["periods.json"] = Periods.load(files["periods.json"], calendar)
     except Exception as exc:  # noqa: BLE001
         refuse("periods.json", exc)
     builders = {
         "measures.json": lambda path: Catalog.load(path, periods),
         "score_model.json": lambda path: ScoreModel.load(path, periods),
         "repair.json": lambda path: Rules.load(path, periods),
-        "calendar.json": WorkCalendar.load,
         "agencies.json": Jurisdictions.load,
         "regions.json": Scope.load,
         "personal_data.json": Retention.load,
@@ -150,6 +153,13 @@ def _load(chosen: tuple[tuple[str, str], ...]) -> Catalogs:
             refuse("repair.json", CatalogFileProblems(str(files["repair.json"]), [
                 f"repair.serious_list.earliest_months {earliest} is not within the serious "
                 f"violation listing of {months} months (periods.json)"]))
+    if "repair.json" in loaded and "agencies.json" in loaded:
+        known = loaded["agencies.json"].agencies
+        unknown = [code for spec in loaded["repair.json"].repair.values()
+                   for code in spec.get("market_regulators") or () if code not in known]
+        if unknown:
+            refuse("repair.json", CatalogFileProblems(str(files["repair.json"]), [
+                f"market_regulators: unknown agency {code!r} (agencies.json)" for code in unknown]))
     if errors:
         raise InvalidCatalogFiles(errors)
     return Catalogs(**{FILES[name][0]: rules for name, rules in loaded.items()},

@@ -10,10 +10,16 @@ Data in ``catalog/periods.json``; the arithmetic here is the only month arithmet
   a day later in China: restrictions and scoring once did, repair did not, so the same
   record's windows ended on different days.
 - A window is ``[start, end)``; ``end`` None means open (until lifted or cured).
-- The penalty publicity window: short (3 months) when the penalties are only public
-  criticism, warnings and fines up to the small-fine limit, long (3 years) otherwise, longer
-  when a suspension or occupational ban lasts longer; a warning alone is never published
-  (scoring still fades its deduction over the short window).
+- The penalty publicity window (市场监督管理行政处罚信息公示规定, Order 45 as amended by Order
+  101, 2025): only penalties decided under the ordinary procedure are published, a warning
+  alone never (art. 2), and neither is a 不予行政处罚 decision (penalty type ``none``). It runs
+  from the publication day (art. 13): the agency's ``published_at``, or while the agency has
+  not reported it the publication deadline, the start of the 20th working day after the
+  decision day in China (art. 9; ``rules.calendar``). Short (3 months) when the penalties are
+  only public criticism, warnings and fines up to the small-fine limit (set by each province,
+  art. 13 para. 2: a configurable default, per province where verified), long (3 years)
+  otherwise, the actual period of an occupational ban longer than that (art. 13 para. 3).
+  Scoring still fades an unpublished record's deduction over the window it would have.
 - A listing's window: ``[listed_at, listed_at + months)`` (serious violation list 36 months),
   open when the list has no fixed period (abnormal operations).
 - A measure's window (``measures.json`` durations): ``fixed_months`` from the decision,
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import calendar
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "periods.json"
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 DURATION_KINDS = ("fixed_months", "follows_listing", "until_cured")
+PROCEDURES = ("summary", "ordinary")  # 行政处罚法 第五章 第二节 简易程序, 第三节 普通程序
+NO_PENALTY = "none"  # a 不予行政处罚 decision (行政处罚法 第三十三条): no penalty at all
+PUBLICITY_KEYS = {"basis", "law_file", "published_procedures", "not_published_when_only",
+                  "publication_deadline_working_days", "short_months", "long_months",
+                  "short_when", "extended_by_penalty_months", "extended_comment"}
 
 
 class InvalidPeriods(InvalidRulesFile):
@@ -96,23 +107,44 @@ def is_active(starts_at: datetime, ends_at: datetime | None, lifted_at: datetime
 
 # -- the legal periods -----------------------------------------------------------------------
 
+def penalty_types(record: dict) -> set[str]:
+    """The record's penalty types, without ``none`` (a 不予行政处罚 decision is no penalty)."""
+    return {p["type"] for p in record.get("penalties") or ()} - {NO_PENALTY}
+
+
+def province_of(record: dict) -> str | None:
+    """The province (GB/T 2260, two digits) whose rules govern the record: the place of the
+    violation, else the registration region in the USCC (characters 3-8)."""
+    place = str(record.get("place_code") or "")
+    if len(place) >= 2:
+        return place[:2]
+    uscc = str(record.get("uscc") or "")
+    return uscc[2:4] if len(uscc) == 18 else None
+
+
 class Periods:
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, calendar=None):
         self.data = data
+        self._calendar = calendar
         self.version: str = data["version"]
         rule = data["publicity"]
         self.publicity = rule
         self.basis: str = rule["basis"]
         self.unpublished = frozenset(rule["not_published_when_only"])
+        self.published_procedures = frozenset(rule["published_procedures"])
+        self.deadline_days: int = rule["publication_deadline_working_days"]
         self.short_months: int = rule["short_months"]
         self.long_months: int = rule["long_months"]
         self.short_types = frozenset(rule["short_when"]["penalty_types_only"])
         self.short_fine = Decimal(str(rule["short_when"]["fine_at_most"]))
+        self.short_fine_by_province = {
+            code: Decimal(str(amount))
+            for code, amount in (rule["short_when"].get("fine_at_most_by_province") or {}).items()}
         self.extending = frozenset(rule["extended_by_penalty_months"])
         self.listings: dict[str, dict] = data["listings"]
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_PATH) -> "Periods":
+    def load(cls, path: str | Path = DEFAULT_PATH, calendar=None) -> "Periods":
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -120,14 +152,14 @@ class Periods:
         problems = validate(data)
         if problems:
             raise InvalidPeriods(problems, f"periods {path}")
-        return cls(data)
+        return cls(data, calendar)
 
     @classmethod
-    def from_data(cls, data: dict) -> "Periods":
+    def from_data(cls, data: dict, calendar=None) -> "Periods":
         problems = validate(data)
         if problems:
             raise InvalidPeriods(problems)
-        return cls(data)
+        return cls(data, calendar)
 
     @staticmethod
     @lru_cache(maxsize=1)
@@ -135,20 +167,66 @@ class Periods:
         """The periods of ``catalog/periods.json`` (for rules built without the loader)."""
         return Periods.load()
 
+    @property
+    def calendar(self):
+        """The working-day calendar the publication deadline is counted on (the loader's, else
+        ``catalog/calendar.json``)."""
+        if self._calendar is None:
+            from rules.calendar import WorkCalendar  # rules.calendar imports this module
+            self._calendar = WorkCalendar.load()
+        return self._calendar
+
     # -- publicity of a penalty (a loaded ViolationSchema record, or scoring's facts) --------
+    def unpublished_reason(self, record: dict) -> str | None:
+        """Why the penalty is never published (Order 45 art. 2), or None if it is."""
+        procedure = record.get("procedure", "ordinary")
+        if procedure not in self.published_procedures:
+            return (f"decided under the {procedure} procedure: only penalties decided under the "
+                    f"ordinary procedure are published")
+        types = penalty_types(record)
+        if not types:
+            return "no penalty was imposed (不予行政处罚): nothing is published"
+        if types <= self.unpublished:
+            return f"only {', '.join(sorted(types))}: never published"
+        return None
+
     def is_published(self, record: dict) -> bool:
-        return not {p["type"] for p in record["penalties"]} <= self.unpublished
+        return self.unpublished_reason(record) is None
+
+    def small_fine_limit(self, record: dict) -> Decimal:
+        """The 较低数额罚款 limit for the record's province (art. 13 para. 2), else the default."""
+        return self.short_fine_by_province.get(province_of(record), self.short_fine)
 
     def is_short(self, record: dict) -> bool:
-        penalties = record["penalties"]
-        return {p["type"] for p in penalties} <= self.short_types and all(
-            Decimal(str(p.get("amount") or 0)) <= self.short_fine
-            for p in penalties if p["type"] == "fine")
+        limit = self.small_fine_limit(record)
+        return penalty_types(record) <= self.short_types and all(
+            Decimal(str(p.get("amount") or 0)) <= limit
+            for p in record["penalties"] if p["type"] == "fine")
+
+    def publication_deadline(self, decided_at: datetime) -> datetime:
+        """The start of the last day the agency may publish on (art. 9: within 20 working days
+        of the decision; the decision day not counted), in the awareness of ``decided_at``."""
+        day = self.calendar.add_working_days(china_date(decided_at), self.deadline_days)
+        start = datetime.combine(day, time.min, CHINA_TZ)
+        if decided_at.tzinfo is None:
+            return start.astimezone(timezone.utc).replace(tzinfo=None)
+        return start
+
+    def publicity_start(self, record: dict) -> datetime:
+        """The publication instant: ``published_at`` as the agency reported it, else the
+        publication deadline (``publication_deadline``), replaced once it is reported."""
+        published = record.get("published_at")
+        if published is not None:
+            return published
+        return self.publication_deadline(record["decided_at"])
+
+    def publication_assumed(self, record: dict) -> bool:
+        return record.get("published_at") is None
 
     def publicity_end(self, record: dict) -> datetime:
-        """The end of the penalty's publicity window (also for a warning alone, which is not
-        published but whose deduction fades over the short window)."""
-        start = record["decided_at"]
+        """The end of the penalty's publicity window, counted from the publication day (also
+        for a record that is not published, whose score deduction fades over that window)."""
+        start = self.publicity_start(record)
         if self.is_short(record):
             return add_months(start, self.short_months)
         months = max([self.long_months] + [int(p["months"]) for p in record["penalties"]
@@ -159,7 +237,7 @@ class Periods:
         """``[start, end)`` of the penalty's publicity, or None if it is never published."""
         if not self.is_published(record):
             return None
-        return record["decided_at"], self.publicity_end(record)
+        return self.publicity_start(record), self.publicity_end(record)
 
     # -- listings ----------------------------------------------------------------------------
     def listing_months(self, name: str) -> int | None:
@@ -205,8 +283,18 @@ def validate(data) -> list[str]:
     if not isinstance(rule, dict):
         problems.append("publicity: must be an object")
     else:
+        for key in sorted(set(rule) - PUBLICITY_KEYS):
+            problems.append(f"publicity: unknown key {key!r}")
         if not str(rule.get("basis") or "").strip():
             problems.append("publicity.basis: names no legal basis")
+        procedures = rule.get("published_procedures")
+        if not isinstance(procedures, list) or not procedures \
+                or any(p not in PROCEDURES for p in procedures):
+            problems.append(f"publicity.published_procedures: must be a non-empty list of "
+                            f"procedures ({', '.join(PROCEDURES)})")
+        if not _months(rule.get("publication_deadline_working_days")):
+            problems.append("publicity.publication_deadline_working_days: must be a positive "
+                            "whole number of working days")
         for key in ("short_months", "long_months"):
             if not _months(rule.get(key)):
                 problems.append(f"publicity.{key}: must be a positive whole number of months")
@@ -223,6 +311,24 @@ def validate(data) -> list[str]:
                     raise InvalidOperation
             except InvalidOperation:
                 problems.append("publicity.short_when.fine_at_most: must be an amount >= 0")
+            for key in sorted(set(short) - {"penalty_types_only", "fine_at_most",
+                                            "fine_at_most_comment", "fine_at_most_by_province"}):
+                problems.append(f"publicity.short_when: unknown key {key!r}")
+            provinces = short.get("fine_at_most_by_province", {})
+            if not isinstance(provinces, dict):
+                problems.append("publicity.short_when.fine_at_most_by_province: must be an "
+                                "object {province code: amount}")
+                provinces = {}
+            for code, amount in provinces.items():
+                if not (isinstance(code, str) and len(code) == 2 and code.isdigit()):
+                    problems.append(f"publicity.short_when.fine_at_most_by_province: {code!r} is "
+                                    f"not a two-digit province code (GB/T 2260)")
+                try:
+                    if isinstance(amount, bool) or Decimal(str(amount)) < 0:
+                        raise InvalidOperation
+                except InvalidOperation:
+                    problems.append(f"publicity.short_when.fine_at_most_by_province.{code}: "
+                                    f"must be an amount >= 0")
         for key, types in (("not_published_when_only", rule.get("not_published_when_only")),
                            ("short_when.penalty_types_only", short.get("penalty_types_only")),
                            ("extended_by_penalty_months", rule.get("extended_by_penalty_months"))):

@@ -10,7 +10,11 @@ asked, so the public record and eligibility change on their own as time passes.
   list for a fixed period, abnormal operations until cured); an approved ``serious_list``
   repair ends it at the decision.
 - A repair application targets the listing while the record is on the serious violation list,
-  the penalty's publicity otherwise. ``Rules.check`` names every rule that blocks it, with the
+  the penalty's publicity otherwise. Ending a penalty's publicity early (Order 45 as amended,
+  art. 14) needs every condition at once: obligations performed, harm removed, no new penalty
+  by a market regulator for the same kind of violation since, not on the serious violation
+  list; the waiting period counts from the publication day; and it is never allowed after a
+  suspension, an occupational ban, a licence downgrade or a revocation (art. 14 para. 3). ``Rules.check`` names every rule that blocks it, with the
   earliest instant it could succeed when waiting is all it takes.
 """
 from __future__ import annotations
@@ -21,13 +25,14 @@ from datetime import datetime
 from pathlib import Path
 
 from rules.errors import InvalidRulesFile
-from rules.periods import CHINA_TZ, Periods, months_after
+from rules.periods import CHINA_TZ, Periods, months_after, penalty_types
 from rules.vocabulary import CATEGORIES, PENALTY_TYPES, SEVERITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "repair.json"
 SCOPES = ("publicity", "serious_list")
-CONDITIONS = ("penalty_performed", "harm_removed", "no_new_heavier_penalty", "commitment_letter")
+CONDITIONS = ("penalty_performed", "harm_removed", "no_new_heavier_penalty",
+              "no_new_penalty_same_kind", "not_on_serious_list", "commitment_letter")
 DEADLINES = ("repair_decision", "objection_decision")
 
 
@@ -184,8 +189,8 @@ class Rules:
         record = state.record
         window = self.publicity_window(record)
         if window is None:
-            return [Block("not_published", "a warning alone is never published: nothing to "
-                          "repair", self.periods.basis)]
+            return [Block("not_published", f"{self.periods.unpublished_reason(record)}: nothing "
+                          f"to repair", self.periods.basis)]
         if state.repairs.get("publicity") is not None:
             return [Block("already_repaired", "the penalty's publicity already ended by credit "
                           "repair", spec["basis"])]
@@ -193,7 +198,7 @@ class Rules:
             return [Block("not_public", f"the penalty is not published at this date (published "
                           f"{window[0].isoformat()} to {window[1].isoformat()})",
                           self.periods.basis)]
-        barred = sorted({p["type"] for p in record["penalties"]} & set(spec["never_for_penalties"]))
+        barred = sorted(penalty_types(record) & set(spec["never_for_penalties"]))
         if barred:
             return [Block("not_repairable", f"publicity of {', '.join(barred)} cannot be ended by "
                           f"credit repair; it ends on its own at {window[1].isoformat()}",
@@ -202,14 +207,16 @@ class Rules:
         longer = spec.get("earliest_months_for_categories") or {}
         if record["category"] in longer.get("categories", ()):
             months = longer["months"]
-        earliest = months_after(record["decided_at"], months)
+        earliest = months_after(window[0], months)  # 公示达到规定时限: from publication
         if earliest >= window[1]:
             return [Block("publicity_ends_first", f"the publicity ends on its own at "
                           f"{window[1].isoformat()}, before repair could be applied for",
                           spec["basis"])]
         if as_of < earliest:
             return [Block("too_early", f"repair of a {record['category']} penalty's publicity "
-                          f"may be applied for {months} months after the decision",
+                          f"may be applied for {months} months after its publication "
+                          f"({window[0].isoformat()}"
+                          f"{', assumed: the agency has not reported it' if self.periods.publication_assumed(record) else ''})",
                           spec["basis"], earliest)]
         return []
 
@@ -234,6 +241,27 @@ class Rules:
                                         f"since: {other.violation_id} "
                                         f"({rec['severity']}, {rec['decided_at'].isoformat()})",
                                         spec["basis"]))
+        if "no_new_penalty_same_kind" in conditions:
+            regulators = set(spec.get("market_regulators") or ())
+            for other in others:
+                rec = other.record
+                if (other.violation_id != state.violation_id and other.active_at(as_of)
+                        and since < rec["decided_at"] <= as_of
+                        and rec["category"] == state.record["category"]
+                        and rec["agency_code"].split("-")[0] in regulators
+                        and penalty_types(rec)):
+                    blocks.append(Block("new_penalty_same_kind", f"penalised again for the same "
+                                        f"kind of violation ({rec['category']}) by a market "
+                                        f"regulator since: {other.violation_id} "
+                                        f"({rec['agency_code']}, {rec['decided_at'].isoformat()})",
+                                        spec["basis"]))
+        if "not_on_serious_list" in conditions:
+            for other in [state] + [o for o in others if o.violation_id != state.violation_id]:
+                listing = other.record.get("listing") or {}
+                if listing.get("list") == "serious_violation" and self.listing_public(other, as_of):
+                    blocks.append(Block("on_serious_list", f"the entity is on the serious "
+                                        f"violation list ({other.violation_id}, listed "
+                                        f"{listing['listed_at'].isoformat()})", spec["basis"]))
         return blocks
 
 
@@ -279,6 +307,13 @@ def validate(data) -> list[str]:
                 problems += _known(longer.get("categories"), CATEGORIES,
                                    f"{where}.earliest_months_for_categories.categories",
                                    "category")
+        regulators = spec.get("market_regulators")
+        if regulators is not None and (not isinstance(regulators, list) or not all(
+                isinstance(code, str) and code for code in regulators)):
+            problems.append(f"{where}.market_regulators: must be a list of agency codes")
+        if "no_new_penalty_same_kind" in (spec.get("conditions") or ()) and not regulators:
+            problems.append(f"{where}.market_regulators: no_new_penalty_same_kind needs the "
+                            f"market regulation agencies (Order 45 art. 14(三))")
         if "never_for_penalties" in spec:
             problems += _known(spec["never_for_penalties"], PENALTY_TYPES,
                                f"{where}.never_for_penalties", "penalty type")

@@ -412,4 +412,8 @@ def violation_facts(violation_id: str, record: dict) -> dict:
         "penalties": [{k: (str(v) if k == "amount" else v) for k, v in p.items()}
                       for p in record["penalties"]],
         "listing": {"list": listing["list"], "listed_at": listing["listed_at"]} if listing else None,
+        # what the publicity window reads (rules.periods; absent in records before v2)
+        "procedure": record.get("procedure", "ordinary"),
+        "published_at": record.get("published_at"),
+        "place_code": record.get("place_code"), "uscc": record.get("uscc"),
     }

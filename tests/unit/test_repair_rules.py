@@ -19,22 +19,35 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=CHINA_TZ)
 
 
-def state(vid="FJAMR-350100/1", status="active", revoked_at=None, repairs=None, **overrides):
+def state(vid="FJAMR-350100/1", status="active", revoked_at=None, repairs=None,
+          published_at=None, procedure=None, **overrides):
+    """``published_at``: ``"decided"`` for published at the decision instant, an ISO instant,
+    or None (not reported); ``procedure``: None leaves it absent (a stored record: ordinary).
+    Set on the loaded record: the record fields of the violation contract v2 (issue 18)."""
     body = violation(listing=None, **overrides)
-    return RecordState(vid, ViolationSchema().load(body), status, revoked_at, repairs or {})
+    record = ViolationSchema().load(body)
+    if published_at is not None:
+        record["published_at"] = (record["decided_at"] if published_at == "decided"
+                                  else datetime.fromisoformat(published_at))
+    if procedure is not None:
+        record["procedure"] = procedure
+    return RecordState(vid, record, status, revoked_at, repairs or {})
 
 
 def general(**overrides):
-    """A general product-quality fine: 3 years of publicity, repairable after 6 months."""
+    """A general product-quality fine: 3 years of publicity, repairable after 6 months;
+    published at the decision instant unless ``published_at`` says otherwise."""
     base = dict(category="product_quality", severity="general",
                 penalties=[{"type": "fine", "amount": "50000.00"}],
-                occurred_at="2025-12-01T09:00:00+08:00", decided_at="2026-01-10T10:00:00+08:00")
+                occurred_at="2025-12-01T09:00:00+08:00", decided_at="2026-01-10T10:00:00+08:00",
+                published_at="decided")
     base.update(overrides)
     return state(**base)
 
 
 def listed(**overrides):
-    base = dict(occurred_at="2025-03-01T09:00:00+08:00", decided_at="2025-04-01T10:00:00+08:00")
+    base = dict(occurred_at="2025-03-01T09:00:00+08:00", decided_at="2025-04-01T10:00:00+08:00",
+                published_at="decided")
     base.update(overrides)
     s = state(**base)
     s.record["listing"] = {"list": "serious_violation", "listed_at": at("2025-04-02T00:00:00")}
@@ -76,9 +89,13 @@ def test_warning_alone_is_never_published():
     assert RULES.penalty_public(warned, at("2026-02-01T00:00:00")) is None
 
 
-def test_a_longer_suspension_extends_the_publicity():
-    s = general(penalties=[{"type": "suspension", "months": 48}])
+def test_a_longer_occupational_ban_extends_the_publicity_a_suspension_does_not():
+    # Order 45 (2025) art. 13 para. 3: 限制开展生产经营活动、限制从业超过三年的，公示期按照实际
+    # 限制期限执行; 责令停产停业 (suspension) is not named there.
+    s = general(penalties=[{"type": "occupational_ban", "months": 48}])
     assert RULES.publicity_window(s.record)[1] == at("2030-01-10T10:00:00")
+    s = general(penalties=[{"type": "suspension", "months": 48}])
+    assert RULES.publicity_window(s.record)[1] == at("2029-01-10T10:00:00")
 
 
 def test_month_ends_are_counted_on_the_china_calendar():
@@ -163,21 +180,78 @@ def test_too_early_and_a_missing_letter_report_both_and_no_single_date():
     assert result.earliest_at is None  # waiting alone would not do
 
 
-def test_a_new_heavier_penalty_blocks_repair():
+def test_a_new_penalty_for_the_same_kind_of_violation_blocks_early_stop():
+    # Order 45 (2025) art. 14(三): 未因同一类违法行为再次受到市场监督管理部门行政处罚.
     s = general()
-    heavier = general(vid="FJAMR-350100/2", severity="serious",
-                      decided_at="2026-05-01T10:00:00+08:00")
-    lighter = general(vid="FJAMR-350100/3", severity="minor",
-                      decided_at="2026-05-01T10:00:00+08:00")
-    earlier = general(vid="FJAMR-350100/4", severity="serious",
-                      occurred_at="2025-01-01T00:00:00+08:00",
+    same_kind = general(vid="FJAMR-350100/2", severity="minor",
+                        penalties=[{"type": "fine", "amount": "500.00"}],
+                        decided_at="2026-05-01T10:00:00+08:00")
+    other_kind = general(vid="FJAMR-350100/3", severity="serious", category="false_advertising",
+                         decided_at="2026-05-01T10:00:00+08:00")
+    earlier = general(vid="FJAMR-350100/4", occurred_at="2025-01-01T00:00:00+08:00",
                       decided_at="2025-06-01T10:00:00+08:00")
-    revoked = general(vid="FJAMR-350100/5", severity="serious", status="revoked",
+    revoked = general(vid="FJAMR-350100/5", status="revoked",
                       revoked_at=at("2026-06-01T00:00:00"), decided_at="2026-05-01T10:00:00+08:00")
+    not_penalised = general(vid="FJAMR-350100/6", penalties=[{"type": "fine", "amount": "1.00"}],
+                            decided_at="2026-05-01T10:00:00+08:00")
+    not_penalised.record["penalties"] = [{"type": "none"}]  # 不予行政处罚 (vocabulary v2)
     as_of = at("2026-11-01T00:00:00")
-    result = RULES.check(s, [s, heavier], DECLARED, as_of)
-    assert blocks(result) == ["new_heavier_penalty"] and "FJAMR-350100/2" in result.blocks[0].detail
-    assert RULES.check(s, [s, lighter, earlier, revoked], DECLARED, as_of).eligible
+    result = RULES.check(s, [s, same_kind], DECLARED, as_of)
+    assert blocks(result) == ["new_penalty_same_kind"]
+    assert "FJAMR-350100/2" in result.blocks[0].detail
+    assert RULES.check(s, [s, other_kind, earlier, revoked, not_penalised], DECLARED,
+                       as_of).eligible
+
+
+def test_a_new_penalty_by_another_department_does_not_block():
+    # art. 14(三) names penalties by 市场监督管理部门 only: a tax penalty is not one.
+    s = general()
+    tax = general(vid="STA-350100/2", decided_at="2026-05-01T10:00:00+08:00")
+    tax.record["agency_code"] = "STA-350100"
+    assert tax.record["category"] == s.record["category"]
+    assert RULES.check(s, [s, tax], DECLARED, at("2026-11-01T00:00:00")).eligible
+
+
+def test_on_the_serious_list_blocks_early_stop_of_another_penalty():
+    # art. 14(四) (2025): 未在市场监督管理严重违法失信名单中.
+    s = general()
+    other = listed(vid="FJAMR-350100/9", decided_at="2026-03-01T10:00:00+08:00",
+                   occurred_at="2026-02-01T00:00:00+08:00")
+    other.record["listing"] = {"list": "serious_violation", "listed_at": at("2026-03-02T00:00:00")}
+    as_of = at("2026-11-01T00:00:00")
+    result = RULES.check(s, [s, other], DECLARED, as_of)
+    assert "on_serious_list" in blocks(result) and result.earliest_at is None
+    # Off the list (removed by repair): no longer blocks; the abnormal operations list never
+    # did in the 2025 text (the 2021 text named it).
+    other.repairs = {"serious_list": at("2026-10-01T00:00:00")}
+    assert "on_serious_list" not in blocks(RULES.check(s, [s, other], DECLARED, as_of))
+    abnormal = general(vid="FJAMR-350100/8", category="false_advertising",
+                       decided_at="2026-03-01T10:00:00+08:00")
+    abnormal.record["listing"] = {"list": "abnormal_operations",
+                                  "listed_at": at("2026-03-02T00:00:00")}
+    assert RULES.check(s, [s, abnormal], DECLARED, as_of).eligible
+
+
+def test_a_licence_downgrade_is_never_stopped_early():
+    # art. 14 para. 3: 降低资质等级 … 不得提前停止公示.
+    s = general(penalties=[{"type": "fine", "amount": "50000.00"}, {"type": "licence_downgrade"}])
+    result = RULES.check(s, [s], DECLARED, at("2026-11-01T00:00:00"))
+    assert blocks(result) == ["not_repairable"] and result.earliest_at is None
+
+
+def test_the_waiting_period_counts_from_the_publication_day():
+    # art. 14: 行政处罚信息公示达到规定时限要求: six months from publication, not decision.
+    s = general(published_at="2026-02-20T15:00:00+08:00")
+    earliest = at("2026-08-20T15:00:00")
+    assert blocks(RULES.check(s, [s], DECLARED, earliest - DAY)) == ["too_early"]
+    assert RULES.check(s, [s], DECLARED, earliest - DAY).earliest_at == earliest
+    assert RULES.check(s, [s], DECLARED, earliest).eligible
+
+
+def test_a_summary_procedure_penalty_is_not_published_so_not_repaired():
+    s = general(procedure="summary", penalties=[{"type": "fine", "amount": "200.00"}])
+    result = RULES.check(s, [s], DECLARED, at("2026-03-01T00:00:00"))
+    assert blocks(result) == ["not_published"] and "summary procedure" in result.blocks[0].detail
 
 
 def test_serious_list_removal_after_one_year_boundary():

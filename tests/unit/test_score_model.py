@@ -76,13 +76,22 @@ def test_serious_listing_forces_d_for_36_months_from_listing():
     assert MODEL.score([f], day_of(f["listing"]["listed_at"]) - timedelta(days=1)).risk_class != "D"
 
 
-def test_small_fine_has_short_publicity_and_long_suspension_extends_it():
+def test_small_fine_has_short_publicity_and_long_occupational_ban_extends_it():
+    # From the publication day (Order 45 art. 13): the reported one, else the deadline.
     small = fact(listing=None, penalties=[{"type": "fine", "amount": "2000"}])
+    small["published_at"] = small["decided_at"]
     assert MODEL.publicity_end(small) == add_months(small["decided_at"], 3)
     big = fact(listing=None, penalties=[{"type": "fine", "amount": "20000"}])
+    big["published_at"] = big["decided_at"]
     assert MODEL.publicity_end(big) == add_months(big["decided_at"], 36)
     ban = fact(listing=None, penalties=[{"type": "occupational_ban", "months": 60}])
+    ban["published_at"] = ban["decided_at"]
     assert MODEL.publicity_end(ban) == add_months(ban["decided_at"], 60)
+    unreported = fact(listing=None, penalties=[{"type": "fine", "amount": "20000"}])
+    assert unreported.get("published_at") is None
+    assert MODEL.publicity_end(unreported) == add_months(
+        MODEL.periods.publication_deadline(unreported["decided_at"]), 36)
+    assert MODEL.publicity_end(unreported) > MODEL.publicity_end(big)
 
 
 # -- fading at the boundaries ---------------------------------------------------------------------
