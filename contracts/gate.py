@@ -80,10 +80,27 @@ class StatusResultSchema(Schema):
                           values=fields.Nested(SectorAnswerSchema), required=True)
 
 
+class CatalogInForceSchema(Schema):
+    """The measure catalog version in force at ``as_of`` (catalog/versions.json
+    ``measures_versions``): the answer is decided under it."""
+
+    version = fields.String(required=True)
+    effective_from = Instant(required=True, allow_none=True, **_doc(
+        "null: in force from the start (the first version)"))
+    approved_by = fields.String(required=True, allow_none=True, **_doc(
+        "who approved it (法制审核); null while pending"))
+    approved_at = Instant(required=True, allow_none=True)
+    reference = fields.String(required=True, allow_none=True)
+    approval_pending = fields.String(required=True, allow_none=True, **_doc(
+        "why there is no approval yet; null once approved"))
+
+
 class StatusAnswerSchema(StatusResultSchema):
     answer_id = fields.String(required=True, **_doc(
         "keep it: GET /v1/answers/{answer_id} shows what you were told"))
-    catalog_version = fields.String(required=True)
+    catalog_version = fields.String(required=True, **_doc(
+        "the measure catalog version in force at as_of: the answer is decided under it"))
+    catalog_in_force = fields.Nested(CatalogInForceSchema, required=True)
 
 
 class StatusBatchRequestSchema(Schema):
@@ -94,7 +111,9 @@ class StatusBatchRequestSchema(Schema):
 
 class StatusBatchAnswerSchema(Schema):
     answer_id = fields.String(required=True)
-    catalog_version = fields.String(required=True)
+    catalog_version = fields.String(required=True, **_doc(
+        "the measure catalog version in force at as_of: the answers are decided under it"))
+    catalog_in_force = fields.Nested(CatalogInForceSchema, required=True)
     as_of = Instant(required=True)
     results = fields.List(fields.Nested(StatusResultSchema), required=True)
 

@@ -92,6 +92,10 @@ class PublicPenaltySchema(Schema):
     penalties = fields.List(fields.Nested(PublicPenaltyItemSchema), required=True)
     legal_basis = fields.Dict(required=True)
     decided_at = Instant(required=True)
+    # Order 45 art. 13: publicity runs from the publication day; until the agency reports it,
+    # the art. 9 deadline (20 working days after the decision) is assumed.
+    published_from = Instant(required=True)
+    publication_assumed = fields.Boolean(required=True)
     published_until = Instant(required=True)
     legal_representative = fields.Nested(PublicPersonSchema, allow_none=True)
     under_review = fields.Boolean(required=True)

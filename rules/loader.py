@@ -25,6 +25,7 @@ from rules.periods import Periods
 from rules.personal_data import Retention
 from rules.repair import Rules
 from rules.score_model import ScoreModel
+from rules.versions import History
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG_DIR = ROOT / "catalog"
@@ -84,6 +85,7 @@ class Catalogs:
     regions: Scope
     personal_data: Retention
     versions: dict[str, str] = field(default_factory=dict)  # file -> version in force
+    history: History | None = None  # the measure catalog versions over time (rules.versions)
     paths: dict[str, str] = field(default_factory=dict)  # file -> path read
 
 
@@ -153,6 +155,17 @@ def _load(chosen: tuple[tuple[str, str], ...]) -> Catalogs:
             refuse("repair.json", CatalogFileProblems(str(files["repair.json"]), [
                 f"repair.serious_list.earliest_months {earliest} is not within the serious "
                 f"violation listing of {months} months (periods.json)"]))
+    history = None
+    try:
+        history = History.from_manifest(json.loads((CATALOG_DIR / MANIFEST).read_text(
+            encoding="utf-8")))
+    except Exception as exc:  # noqa: BLE001 - unreadable manifest: refused by _manifest too
+        refuse(MANIFEST, exc)
+    if history is not None and "measures.json" in loaded:
+        measures = loaded["measures.json"]
+        problems = history.check(measures.version, measures.legal_review, measures.effective_from)
+        if problems:
+            refuse(MANIFEST, CatalogFileProblems(str(CATALOG_DIR / MANIFEST), problems))
     if "repair.json" in loaded and "agencies.json" in loaded:
         known = loaded["agencies.json"].agencies
         unknown = [code for spec in loaded["repair.json"].repair.values()
@@ -163,7 +176,7 @@ def _load(chosen: tuple[tuple[str, str], ...]) -> Catalogs:
     if errors:
         raise InvalidCatalogFiles(errors)
     return Catalogs(**{FILES[name][0]: rules for name, rules in loaded.items()},
-                    versions=versions, paths={name: str(path) for name, path in files.items()})
+                    versions=versions, history=history, paths={name: str(path) for name, path in files.items()})
 
 
 def _manifest(refuse) -> dict[str, str]:

@@ -85,7 +85,9 @@ def public_record(uscc: str, states: list[RecordState], reviews: dict[str, list[
                                "amount": str(p["amount"]) if p.get("amount") is not None else None,
                                "months": p.get("months")} for p in record["penalties"]],
                 "legal_basis": dict(record["legal_basis"]),
-                "decided_at": record["decided_at"], "published_until": window[1],
+                "decided_at": record["decided_at"], "published_from": window[0],
+                "publication_assumed": rules.periods.publication_assumed(record),
+                "published_until": window[1],
                 "legal_representative": _representative(record.get("legal_representative")),
                 "under_review": under_review})
         listing = rules.listing_public(state, as_of)

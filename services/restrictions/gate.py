@@ -76,13 +76,19 @@ def measure_view(doc: dict, under_review: bool = False,
 
 
 def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
-           entity_known: bool, under_review=None, withheld: frozenset[str] = frozenset()) -> dict:
+           entity_known: bool, under_review=None, withheld: frozenset[str] = frozenset(),
+           history=None) -> dict:
     """``may_pass`` is false only where a ``prohibit`` measure of the entity applies; every other
     active measure (stricter review, consideration, supervision, information) is told as what
     it is, with its bases. ``under_review(violation_id) -> bool``: the record has an open objection. A measure
     whose record is under review still applies (the record stands until decided); the
     answer says so, measure by measure and in ``records_under_review``. ``withheld``: rules
-    (``class_based_rules``) whose memorandum and rule id are not told (the class is not public)."""
+    (``class_based_rules``) whose memorandum and rule id are not told (the class is not public).
+    ``history`` (``rules.versions.History``): only restrictions decided under a catalog version
+    in force at ``as_of`` are counted (an ``as_of`` before a version took effect is answered
+    under the version then in force; ``in_force`` names it)."""
+    if history is not None and docs:
+        docs = [doc for doc in docs if history.applies_at(doc.get("catalog_version"), as_of)]
     if not docs:  # most codes in a batch: one shared, read-only sectors part
         return {"schema_version": SCHEMA_VERSION, "uscc": code, "as_of": as_of,
                 "record": "no_active_restriction" if entity_known else "entity_unknown",
@@ -157,3 +163,8 @@ def _utc(value):
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def in_force(history, as_of: datetime) -> dict | None:
+    """The catalog version in force at ``as_of``, as the answer names it."""
+    return history.in_force_at(as_of).as_dict() if history is not None else None

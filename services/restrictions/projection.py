@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 VIEW_FIELDS = ("uscc", "sector", "measure_id", "action", "effect", "subject", "bases",
                "legal_basis", "department",
                "memorandum", "rule", "source", "starts_at", "ends_at", "lifted_at",
-               "expiry_announced")
+               "expiry_announced", "catalog_version")
 
 
 def _utc(value):
@@ -88,6 +88,8 @@ class StatusProjection:
         if old is not None and (old["lifted_at"] or old["expiry_announced"]) and not (
                 view["lifted_at"] or view["expiry_announced"]):
             return  # never move back from lifted to imposed
+        if view["catalog_version"] is None and old is not None:
+            view["catalog_version"] = old["catalog_version"]  # events do not carry it
         current[view["_id"]] = view
         self.known.add(view["uscc"])
 

@@ -50,7 +50,9 @@ class Projection(DependencyProvider):
 
 
 # Refuse to start on an invalid catalog file: the import fails with every problem named.
-CATALOG = loader.load().measures
+CATALOGS = loader.load()
+CATALOG = CATALOGS.measures
+HISTORY = CATALOGS.history  # the catalog versions over time: as_of answers (rules/versions.py)
 CLASS_RULES = gate.class_based_rules(CATALOG)  # never named to gate-keepers (class not public)
 
 
@@ -240,7 +242,7 @@ class RestrictionsService:
             return problem(503, "starting up: the status read model is loading; retry shortly")
         docs = self.projection.docs_for(code)
         body = gate.answer(code, docs, sectors, as_of, self.projection.is_known(code),
-                           self.projection.under_review, withheld=CLASS_RULES)
+                           self.projection.under_review, withheld=CLASS_RULES, history=HISTORY)
         return json_response(200, self._audited(request, body))
 
     @http("POST", "/v1/status:batch", roles=("gatekeeper", "regulator"))
@@ -272,7 +274,7 @@ class RestrictionsService:
             return problem(503, "starting up: the status read model is loading; retry shortly")
         results = [gate.answer(code, self.projection.docs_for(code), sectors, as_of,
                                self.projection.is_known(code), self.projection.under_review,
-                               withheld=CLASS_RULES)
+                               withheld=CLASS_RULES, history=HISTORY)
                    for code in dict.fromkeys(valid)]
         return json_response(200, self._audited(request, {"as_of": as_of, "results": results}))
 
@@ -342,15 +344,20 @@ class RestrictionsService:
         return self.projection.synced_at is not None
 
     def _audited(self, request, body: dict) -> dict:
+        """Stored and answered with the catalog version in force at the ``as_of`` asked (the
+        version the answer was decided under); stored past answers keep what they said."""
         substance = ({"as_of": body["as_of"], "results": [summary(r) for r in body["results"]]}
                      if "results" in body else summary(body))
+        version = gate.in_force(HISTORY, body["as_of"])
+        version_id = version["version"] if version else CATALOG.version
         answer_id = self.audit.write({
             "asked_by": f"{self.caller.role}:{self.caller.subject}",
             "asked_at": datetime.now(timezone.utc), "path": request.path,
             "query": request.query_string.decode("utf-8", "replace")[:2000],
-            "catalog_version": CATALOG.version, "answer": substance,
+            "catalog_version": version_id, "answer": substance,
             "correlation_id": self.correlation_id})
-        return {"answer_id": answer_id, "catalog_version": CATALOG.version, **body}
+        return {"answer_id": answer_id, "catalog_version": version_id,
+                "catalog_in_force": version, **body}
 
 
 def _encode_cursor(at: datetime, restriction_id: str) -> str:
