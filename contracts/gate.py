@@ -56,6 +56,8 @@ class MeasureViewSchema(Schema):
                       **_doc("null: until the entity cures the cause"))
     under_review = fields.Boolean(required=True, **_doc(
         "the record behind it has an open objection (异议); the measure still applies"))
+    catalog_version = fields.String(allow_none=True, load_default=None, **_doc(
+        "the measure catalog version it was decided under (null: not recorded)"))
 
 
 class SectorAnswerSchema(Schema):

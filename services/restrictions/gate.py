@@ -72,6 +72,7 @@ def measure_view(doc: dict, under_review: bool = False,
                    "document_number": doc["source"]["document_number"]},
         "starts_at": doc["starts_at"], "ends_at": doc["ends_at"],
         "under_review": under_review,
+        "catalog_version": doc.get("catalog_version"),
     }
 
 
@@ -84,11 +85,9 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
     whose record is under review still applies (the record stands until decided); the
     answer says so, measure by measure and in ``records_under_review``. ``withheld``: rules
     (``class_based_rules``) whose memorandum and rule id are not told (the class is not public).
-    ``history`` (``rules.versions.History``): only restrictions decided under a catalog version
-    in force at ``as_of`` are counted (an ``as_of`` before a version took effect is answered
-    under the version then in force; ``in_force`` names it)."""
+    ``history`` (``rules.versions.History``): see ``under_versions_in_force``."""
     if history is not None and docs:
-        docs = [doc for doc in docs if history.applies_at(doc.get("catalog_version"), as_of)]
+        docs = under_versions_in_force(docs, history, as_of)
     if not docs:  # most codes in a batch: one shared, read-only sectors part
         return {"schema_version": SCHEMA_VERSION, "uscc": code, "as_of": as_of,
                 "record": "no_active_restriction" if entity_known else "entity_unknown",
@@ -123,6 +122,23 @@ def answer(code: str, docs: list[dict], sectors: list[str], as_of: datetime,
             "may_pass": all(e["may_pass"] for e in per_sector.values()),
             "records_under_review": sorted(reviewed),
             "sectors": per_sector}
+
+
+def under_versions_in_force(docs: list[dict], history, as_of: datetime) -> list[dict]:
+    """A record decided again under a catalog version that took effect after ``as_of`` (the
+    migration lifted the old measures and imposed the new ones, starting at the decision) is
+    answered with the measures of the version in force at ``as_of``: the later version's are
+    left out. A record decided only under a later version (recorded after it took effect) has
+    no other decision to show: its measures are shown, each naming the version it was decided
+    under (``catalog_version`` in the measure view)."""
+    by_record: dict[str, list[dict]] = {}
+    for doc in docs:
+        by_record.setdefault(source_id(doc), []).append(doc)
+    kept = []
+    for group in by_record.values():
+        then = [doc for doc in group if history.applies_at(doc.get("catalog_version"), as_of)]
+        kept.extend(then or group)
+    return kept
 
 
 def _reason(measures: list[dict]) -> str:

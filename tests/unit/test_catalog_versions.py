@@ -66,14 +66,22 @@ def test_an_as_of_before_a_new_version_is_answered_under_the_old_one():
     assert [m["measure_id"] for m in body["sectors"]["procurement"]["measures"]] == ["SL-PROC"]
     assert body["may_pass"] is True
     assert gate.in_force(HISTORY, after)["version"] == "2026-12-02.1"
-    # Before 2026-12-01.1 itself took effect, neither was in force: nothing decided under them.
+    # Before 2026-12-01.1 itself took effect neither was in force; the record has no decision
+    # under 2026-11-01.1, so both stand as decided, each naming its version.
     earlier = datetime(2026, 11, 30, tzinfo=UTC)
-    assert gate.answer(CODE, docs, ["procurement"], earlier, True,
-                       history=HISTORY)["record"] == "no_active_restriction"
+    assert len(gate.answer(CODE, docs, ["procurement"], earlier, True,
+                           history=HISTORY)["sectors"]["procurement"]["measures"]) == 2
     assert gate.in_force(HISTORY, earlier)["version"] == "2026-11-01.1"
     # Without the history (or for documents that name no version): the stored windows alone.
     assert len(gate.answer(CODE, docs, ["procurement"], before, True)["sectors"]
                ["procurement"]["measures"]) == 2
+    # A record decided only under the later version (recorded after it took effect): shown,
+    # each measure naming the version it was decided under.
+    late = {**new, "_id": "SL-PROC-2", "source": {"agency_code": "SAMR", "document_number": "2"}}
+    shown = gate.answer(CODE, [old, late], ["procurement"], before, True, history=HISTORY)
+    assert sorted((m["measure_id"], m["catalog_version"]) for m in
+                  shown["sectors"]["procurement"]["measures"]) == [
+        ("PR-01", "2026-12-01.1"), ("SL-PROC", "2026-12-02.1")]
     unnamed = {**new, "catalog_version": None}
     assert gate.answer(CODE, [unnamed], ["procurement"], before, True,
                        history=HISTORY)["sectors"]["procurement"]["measures"]
