@@ -122,8 +122,12 @@ def test_too_early_is_refused_with_the_rule_and_the_earliest_date(repair, config
     assert answer["eligible"] is False and answer["scope"] == "publicity"
     assert [b["rule"] for b in answer["blocking"]] == ["too_early"]
     decided = datetime.fromisoformat(body["decided_at"])
-    from rules.periods import months_after
-    assert datetime.fromisoformat(answer["earliest_at"]) == months_after(decided, 6)
+    from rules.periods import Periods, months_after
+    # Order 45 art. 14 (公示达到规定时限): from publication; not reported, so the art. 9
+    # deadline (20 working days after the decision) is assumed
+    published = Periods.shipped().publication_deadline(decided)
+    assert datetime.fromisoformat(answer["earliest_at"]) == months_after(published, 6)
+    assert "assumed" in answer["blocking"][0]["detail"]
 
 
 def test_ineligible_and_unentitled_applications_are_refused(repair, config, make_session):
@@ -380,8 +384,10 @@ def test_public_record_windows_and_masking(repair, config, make_session):
     send(config, repair, small)
     code = small["uscc"]
     reader = make_session("gatekeeper", "bank")
-    from rules.periods import months_after
-    end = months_after(datetime.fromisoformat(small["decided_at"]), 3)
+    from rules.periods import Periods, months_after
+    # Order 45 art. 13 from the publication day; not reported: the art. 9 deadline is assumed
+    published = Periods.shipped().publication_deadline(datetime.fromisoformat(small["decided_at"]))
+    end = months_after(published, 3)
 
     def penalties(as_of):
         r = reader.get(f"/v1/public/entities/{code}", params={"as_of": as_of.isoformat()})
@@ -394,6 +400,9 @@ def test_public_record_windows_and_masking(repair, config, make_session):
     now = reader.get(f"/v1/public/entities/{code}").json()
     assert "13912345678" not in str(now) and "139****5678" in now["penalties"][0]["entity_name"]
     assert datetime.fromisoformat(now["penalties"][0]["published_until"]) == end
+    assert datetime.fromisoformat(now["penalties"][0]["published_from"]) == published
+    assert now["penalties"][0]["publication_assumed"] is True
+    assert penalties(published - timedelta(seconds=1)) == [] and len(penalties(published)) == 1
     unknown = reader.get(f"/v1/public/entities/{violation()['uscc']}").json()
     assert unknown["penalties"] == [] and unknown["listings"] == []
 
