@@ -130,6 +130,8 @@ class RestrictionSchema(RestrictionV1Schema):
     effect = fields.String(required=True, validate=validate.OneOf(EFFECTS))
     subject = fields.String(required=True, validate=validate.OneOf(SUBJECTS))
     bases = fields.List(fields.Nested(BasisSchema), required=True)
+    catalog_version = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "the measure catalog version it was decided under (null: not recorded)"})
 
 
 class RestrictionLiftedV1Schema(Schema):

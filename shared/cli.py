@@ -241,6 +241,12 @@ def cmd_validate_catalogs(args) -> int:
           f"(法制审核): " + (f"{review['reviewed_by']} on {review['reviewed_at']} "
                              f"({review['reference']})" if review.get("reviewed_by")
                              else f"PENDING ({review.get('pending') or 'not reviewed'})"))
+    print("measure catalog versions served (catalog/versions.json measures_versions):")
+    for v in catalogs.history.versions:
+        since = v.effective_from.isoformat() if v.effective_from else "the start"
+        approval = (f"approved by {v.approved_by} on {v.approved_at.isoformat()}"
+                    if v.approved_by else "法制审核 PENDING")
+        print(f"  {v.version:<14} from {since:<26} {approval}  {v.file}")
     return 0
 
 

@@ -45,6 +45,7 @@ def restriction_doc(doc: dict) -> dict:
     out["effect"] = doc.get("effect") or "prohibit"
     out["subject"] = doc.get("subject") or "entity"
     out["bases"] = doc.get("bases") or []
+    out["catalog_version"] = doc.get("catalog_version")
     return out
 
 
@@ -150,13 +151,13 @@ class Reconciler:
                 "ends_at": (choice["ends_at"].astimezone(timezone.utc)
                             if choice["ends_at"] else None),
                 "rule": trigger.id, "reason": choice["reason"],
+                "catalog_version": self.catalog.version,
             }
             event = make_event("RestrictionImposed", {**doc, "restriction_id": rid},
                                producer=PRODUCER, correlation_id=self.correlation_id,
                                event_id=f"{rid}:imposed")
             docs.append({"_id": rid, **doc, "lifted_at": None, "lift_reason": None,
                          "imposed_at": now, "changed_at": now,
-                         "catalog_version": self.catalog.version,
                          "event_ids": [event["event_id"]]})
             events.append(event)
         existing = self.outbox.insert_new(self.db.restrictions, docs, [[e] for e in events])

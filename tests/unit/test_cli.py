@@ -7,7 +7,9 @@ from shared.cli import PORTS, main
 
 def test_validate_catalog_accepts_the_default(capsys):
     assert main(["validate-catalog"]) == 0
-    assert "valid" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "valid" in out
+    assert "2026-12-01.1   from 2026-12-01T00:00:00+08:00  法制审核 PENDING" in out
 
 
 def test_validate_catalog_names_the_problem_without_a_traceback(tmp_path, capsys):
