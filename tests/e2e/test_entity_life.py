@@ -12,7 +12,7 @@ import pytest
 
 from contracts.common import CHINA_TZ
 from contracts.events import SECTORS
-from rules.periods import months_after
+from rules.periods import Periods, months_after
 from shared.agency_client import AgencyPublisher
 from tests.factories import make_uscc, violation
 
@@ -239,7 +239,11 @@ def test_life_of_one_entity(system):
     public = life.wait(lambda: (lambda p: p if p["penalties"] else None)(life.public()),
                        "the small fine in the public record")
     assert [p["document_number"] for p in public["penalties"]] == [small["document_number"]]
-    small_end = months_after(datetime.fromisoformat(small["decided_at"]), 3)
+    # Order 45 art. 13: from the publication day; not reported, so the art. 9 deadline (20
+    # working days after the decision) is assumed
+    published = Periods.shipped().publication_deadline(datetime.fromisoformat(small["decided_at"]))
+    small_end = months_after(published, 3)
+    assert datetime.fromisoformat(public["penalties"][0]["published_from"]) == published
     assert datetime.fromisoformat(public["penalties"][0]["published_until"]) == small_end
     assert life.public(as_of=(small_end - DAY).isoformat())["penalties"]
     assert life.public(as_of=small_end.isoformat())["penalties"] == []
