@@ -392,7 +392,9 @@ endpoint("notifications", "POST", "/v1/subscriptions", handler="post_subscriptio
          errors={403: "a platform may subscribe only itself, as kind platform (or the "
                       "subscriber belongs to another platform)"},
          description="A platform subscribes only itself; regulators (and administrators) "
-                     "subscribe anyone, e.g. a department. The secret is never returned.")
+                     "subscribe anyone, e.g. a department. Without webhook_secret the server "
+                     "generates one (whsec_...) for a webhook or AMQP queue and returns it in "
+                     "this answer only; a secret given is never returned.")
 endpoint("notifications", "GET", "/v1/subscriptions", handler="list_subscriptions",
          roles=("platform", "regulator"),
          summary="Subscriptions (a platform sees only its own)",
@@ -407,6 +409,16 @@ endpoint("notifications", "DELETE", "/v1/subscriptions/<string:subscriber_id>",
                  "store)",
          response=notifications.SubscriptionDeletedSchema,
          errors={403: _OTHER_PLATFORM, 404: "no such subscription"})
+endpoint("notifications", "POST", "/v1/subscriptions/<string:subscriber_id>/secret:rotate",
+         handler="rotate_secret", roles=("platform", "regulator"),
+         summary="Rotate the signing secret: a new server-generated one, shown once",
+         request=notifications.SecretRotationSchema,
+         response=notifications.SecretRotatedSchema,
+         errors={403: _OTHER_PLATFORM, 404: "no such subscription",
+                 409: "the subscription is pulled (GET /v1/notices): nothing is signed"},
+         description="The previous secret keeps signing too (both signatures on every "
+                     "notice) for previous_valid_hours, so the receiver can switch without "
+                     "refusing a notice. Audited: who rotated, when (never the secret).")
 endpoint("notifications", "GET", "/v1/notices", handler="list_notices",
          roles=("platform", "regulator"),
          summary="Notices with their delivery status and feedback (oldest first)",

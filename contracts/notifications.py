@@ -43,9 +43,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 class SubscriptionSchema(StrictSchema):
     """``POST /v1/subscriptions``: who receives notices, which ones, and how.
 
-    Delivery is a webhook (``webhook_url`` with ``webhook_secret``, the HMAC key), an AMQP
-    queue of the subscriber's own (``amqp_queue``, named ``notices.<subscriber_id>[.<x>]``;
-    signed too when a ``webhook_secret`` is given), or neither: pull with ``GET /v1/notices``.
+    Delivery is a webhook (``webhook_url``), an AMQP queue of the subscriber's own
+    (``amqp_queue``, named ``notices.<subscriber_id>[.<x>]``), or neither: pull with
+    ``GET /v1/notices``. Webhook and AMQP notices are signed (Standard Webhooks headers and
+    ``X-Lianchen-Signature``) with a secret the server generates (``whsec_...``, shown once in
+    the answer) unless ``webhook_secret`` is given; ``POST .../secret:rotate`` replaces it.
     Filters narrow what is sent: ``sectors`` (platforms default to ``platforms``), ``measures``
     (catalog ids) and ``merchants`` (USCCs).
     """
@@ -78,9 +80,6 @@ class SubscriptionSchema(StrictSchema):
             errors["subscriber_id"] = ["required for a department"]
         if data.get("webhook_url") and data.get("amqp_queue"):
             errors["amqp_queue"] = ["choose a webhook or an AMQP queue, not both"]
-        if data.get("webhook_url") and not data.get("webhook_secret"):
-            errors["webhook_secret"] = ["required with webhook_url (the HMAC key, "
-                                        f"at least {SECRET_MIN_LENGTH} characters)"]
         if data.get("webhook_secret") and not (data.get("webhook_url") or data.get("amqp_queue")):
             errors["webhook_url"] = ["required with webhook_secret (or amqp_queue)"]
         subscriber = data.get("subscriber_id") or data.get("platform_id")
@@ -108,6 +107,8 @@ def public_subscription(doc: dict) -> dict:
     out = {"subscriber_id": doc["_id"], **{k: doc.get(k) for k in keys}}
     out["delivery"] = delivery_mode(doc)
     out["has_webhook_secret"] = bool(doc.get("webhook_secret"))
+    out["secret_rotated_at"] = doc.get("secret_rotated_at")
+    out["previous_secret_expires_at"] = doc.get("previous_secret_expires_at")
     return out
 
 
@@ -233,6 +234,29 @@ class SubscriptionViewSchema(Schema):
     updated_at = Instant(required=True)
     delivery = fields.String(required=True, validate=validate.OneOf(DELIVERY_MODES))
     has_webhook_secret = fields.Boolean(required=True, **_doc("the secret itself is never shown"))
+    webhook_secret = fields.String(**_doc(
+        "only in the answer that created it (a secret the server generated, whsec_...): "
+        "shown once, keep it"))
+    secret_rotated_at = Instant(allow_none=True, **_doc("when the secret was last rotated"))
+    previous_secret_expires_at = Instant(allow_none=True, **_doc(
+        "until then the previous secret signs too (both signatures are sent)"))
+
+
+class SecretRotationSchema(StrictSchema):
+    """``POST /v1/subscriptions/{id}/secret:rotate``: a new server-generated secret."""
+
+    previous_valid_hours = fields.Integer(load_default=24, validate=validate.Range(
+        min=0, max=168, error="must be 0 to 168 hours"), **_doc(
+        "how long the previous secret keeps signing too, so receivers can switch (default 24)"))
+
+
+class SecretRotatedSchema(Schema):
+    subscriber_id = fields.String(required=True)
+    webhook_secret = fields.String(required=True, **_doc("the new secret: shown once, keep it"))
+    rotated_at = Instant(required=True)
+    previous_secret_expires_at = Instant(required=True, allow_none=True, **_doc(
+        "null: there was no previous secret, or previous_valid_hours was 0"))
+    rotation_id = fields.String(required=True, **_doc("the audit record of this rotation"))
 
 
 class SubscriptionListSchema(Schema):

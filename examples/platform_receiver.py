@@ -1,19 +1,27 @@
 """A platform's notice receiver (copy and adapt): verifies, applies once, feeds back.
 
-    LIANCHEN_KEY=lc_... LIANCHEN_WEBHOOK_SECRET=... \\
+    pip install standardwebhooks
+    LIANCHEN_KEY=lc_... LIANCHEN_WEBHOOK_SECRET=whsec_... \\
         python examples/platform_receiver.py [PORT] [--notifications URL] [--seen FILE]
 
-Subscribe it first (once), as your platform:
+Subscribe it first (once), as your platform; the answer carries the signing secret the server
+generated (``webhook_secret``, ``whsec_...``), shown only then: put it in
+LIANCHEN_WEBHOOK_SECRET.
 
     curl -X POST -H "Authorization: Bearer $LIANCHEN_KEY" $NOTIFICATIONS/v1/subscriptions \\
       -d '{"kind": "platform", "platform_id": "<you>",
-           "webhook_url": "https://<your host>/lianchen/notices",
-           "webhook_secret": "<at least 16 characters, the same as LIANCHEN_WEBHOOK_SECRET>"}'
+           "webhook_url": "https://<your host>/lianchen/notices"}'
+
+Rotate it with ``POST /v1/subscriptions/<you>/secret:rotate``: for 24 hours both secrets sign,
+so restart the receiver with the new one within that time and no notice is refused.
 
 What it does with each POST (see docs/notifications.md):
 
-1. verifies ``X-Lianchen-Signature`` (HMAC-SHA256 over ``<t>.<body>``) and refuses a
-   timestamp more than 300 s off (replay window): 401 with the reason;
+1. verifies the Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
+   ``webhook-signature``) with the ``standardwebhooks`` library, which also refuses a
+   timestamp more than 5 minutes off (replay window): 401 with the reason. A secret chosen
+   by the subscriber before secrets were generated (not ``whsec_``) is given to the library
+   as its base64;
 2. answers 200 at once; a notice id it has seen before (a retry after a timeout, a
    redelivery) is answered 200 again and not applied twice (``--seen FILE`` keeps the ids
    across restarts);
@@ -21,11 +29,14 @@ What it does with each POST (see docs/notifications.md):
    to ``POST /v1/notices/{id}/feedback``; a clearance (here on ``SL-PLAT``) reported as ``cleared``
    tells the merchant's other platforms (互认). Informational notices are acknowledged.
 
-Standard library only. ``GET /`` answers counters (received, applied, duplicates, refused).
+``verify`` below checks the other header, ``X-Lianchen-Signature``, with the standard library
+only, for a receiver that cannot install a package. ``GET /`` answers counters (received,
+applied, duplicates, refused).
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -38,6 +49,9 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 REPLAY_WINDOW_SECONDS = 300
 MAX_BODY = 1_000_000
@@ -83,6 +97,9 @@ class Platform:
 
     def __init__(self, secret: str, key: str, notifications_url: str, seen_file: str | None):
         self.secret, self.key = secret, key
+        # a whsec_ secret as the server generates it; a chosen one: its UTF-8 bytes
+        self.webhook = Webhook(secret if secret.startswith("whsec_")
+                               else base64.b64encode(secret.encode("utf-8")).decode())
         self.notifications_url = notifications_url.rstrip("/")
         self.seen_file = seen_file
         self.seen: set[str] = set()
@@ -182,10 +199,12 @@ def make_handler(platform: Platform):
                 return self.answer(413, {"error": "body too large"})
             body = self.rfile.read(length)
             try:
-                verify(platform.secret, body, self.headers.get("X-Lianchen-Signature"))
-                notice = json.loads(body)
-                if notice.get("notice_id") != self.headers.get("X-Lianchen-Notice-Id"):
-                    raise InvalidSignature("X-Lianchen-Notice-Id does not match the body")
+                notice = platform.webhook.verify(body, dict(self.headers.items()))
+                if notice.get("notice_id") != self.headers.get("webhook-id"):
+                    raise InvalidSignature("webhook-id does not match the body")
+            except WebhookVerificationError as exc:
+                platform.count("refused")
+                return self.answer(401, {"error": f"signature: {exc}"})
             except (InvalidSignature, ValueError) as exc:
                 platform.count("refused")
                 return self.answer(401 if isinstance(exc, InvalidSignature) else 400,

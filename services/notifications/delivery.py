@@ -51,7 +51,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.notifications import (ATTEMPT_HEADER, KIND_HEADER, NOTICE_ID_HEADER,
                                      SIGNATURE_HEADER, delivery_mode)
 from services.notifications.notices import PUSH_MODES
-from services.notifications.signing import signature_header
+from services.notifications.signing import signature_header, standard_headers
 from services.notifications.targets import TargetRefused, allowed_networks, resolve
 from shared.messages import CORRELATION_ID
 from shared.ledger import LedgerHub, digest
@@ -155,11 +155,31 @@ def header_safe(value) -> str:
     return "x" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:31]
 
 
-def headers_for(doc: dict, secret: str | None, attempt: int) -> dict:
+def signing_secrets(subscription: dict, now: datetime | None = None) -> list[str]:
+    """The secrets that sign: the current one and, during a rotation, the previous one until
+    it expires."""
+    now = now or datetime.now(timezone.utc)
+    found = [subscription["webhook_secret"]] if subscription.get("webhook_secret") else []
+    previous, until = subscription.get("previous_webhook_secret"), subscription.get(
+        "previous_secret_expires_at")
+    if previous and until is not None:
+        if until.tzinfo is None:  # the store gives naive UTC
+            until = until.replace(tzinfo=timezone.utc)
+        if until > now:
+            found.append(previous)
+    return found
+
+
+def headers_for(doc: dict, secret: str | list[str] | None, attempt: int) -> dict:
+    """The notice's headers: ids, attempt, correlation id and, with secrets, both signatures
+    (``services.notifications.signing``)."""
     headers = {NOTICE_ID_HEADER: doc["_id"], KIND_HEADER: doc["kind"],
                ATTEMPT_HEADER: str(attempt), "X-Correlation-Id": header_safe(doc["correlation_id"])}
-    if secret:
-        headers[SIGNATURE_HEADER] = signature_header(secret, doc["body"].encode("utf-8"))
+    keys = [secret] if isinstance(secret, str) else list(secret or [])
+    if keys:
+        body, now = doc["body"].encode("utf-8"), time.time()
+        headers[SIGNATURE_HEADER] = signature_header(keys, body, now)
+        headers.update(standard_headers(keys, doc["_id"], body, now))
     return headers
 
 
@@ -200,7 +220,7 @@ class WebhookTransport:
             return Outcome(False, False, f"webhook target refused: {exc}")
         host = target.host if ":" not in target.host else f"[{target.host}]"
         default_port = 443 if target.scheme == "https" else 80
-        headers = {**headers_for(doc, subscription.get("webhook_secret"), attempt),
+        headers = {**headers_for(doc, signing_secrets(subscription), attempt),
                    "Host": host if target.port == default_port else f"{host}:{target.port}",
                    "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
         response = None
@@ -255,7 +275,7 @@ class AmqpTransport:
             with get_producer(self.amqp_uri, confirms=True) as producer:
                 producer.publish(
                     doc["body"].encode("utf-8"), exchange="", routing_key=name,
-                    headers=headers_for(doc, subscription.get("webhook_secret"), attempt),
+                    headers=headers_for(doc, signing_secrets(subscription), attempt),
                     message_id=doc["_id"], correlation_id=doc["correlation_id"],
                     content_type="application/json", content_encoding="utf-8",
                     delivery_mode=2, declare=[Queue(name, durable=True)], retry=True,

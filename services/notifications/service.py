@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from marshmallow import ValidationError
@@ -22,8 +23,9 @@ from pymongo.errors import DuplicateKeyError
 from contracts.common import Instant
 from contracts.events import PAYLOADS, make_event, read_event
 from contracts.notifications import (CLEARED, FEEDBACK_STATUSES, FeedbackSchema,
-                                     RedeliverSchema, SubscriptionSchema, public_subscription)
-from services.notifications import notices, targets
+                                     RedeliverSchema, SecretRotationSchema, SubscriptionSchema,
+                                     delivery_mode, public_subscription)
+from services.notifications import notices, signing, targets
 from services.notifications.delivery import Courier
 from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
 from rules import loader
@@ -193,6 +195,9 @@ class NotificationsService:
             return problem(400, "invalid request", errors)
         sub_id = data.pop("subscriber_id") or data["platform_id"]
         now = datetime.now(timezone.utc)
+        generated = None
+        if (data.get("webhook_url") or data.get("amqp_queue")) and not data.get("webhook_secret"):
+            generated = data["webhook_secret"] = signing.generate_secret()
         with doc_lock(self.db.subscriptions, sub_id):
             existing = self.db.subscriptions.find_one({"_id": sub_id})
             if existing is not None and not self._owns(existing):
@@ -208,7 +213,42 @@ class NotificationsService:
         doc = self.db.subscriptions.find_one({"_id": sub_id})
         self.log.info("subscription saved", subscriber=sub_id, kind=doc["kind"],
                       delivery=public_subscription(doc)["delivery"])
-        return json_response(201 if existing is None else 200, public_subscription(doc))
+        view = public_subscription(doc)
+        if generated is not None:
+            view["webhook_secret"] = generated  # shown once: only its use is stored apart
+        return json_response(201 if existing is None else 200, view)
+
+    @http("POST", "/v1/subscriptions/<string:subscriber_id>/secret:rotate",
+          roles=("platform", "regulator"))
+    def rotate_secret(self, request, subscriber_id):
+        data = SecretRotationSchema().load(read_json(request) or {})
+        doc, refusal = self._subscription(subscriber_id)
+        if refusal:
+            return refusal
+        if delivery_mode(doc) == "pull":
+            return problem(409, f"subscriber {subscriber_id} pulls its notices: nothing is "
+                                f"signed, there is no secret to rotate")
+        now = datetime.now(timezone.utc)
+        secret = signing.generate_secret()
+        keep = data["previous_valid_hours"]
+        until = now + timedelta(hours=keep) if keep and doc.get("webhook_secret") else None
+        with doc_lock(self.db.subscriptions, subscriber_id):
+            self.db.subscriptions.update_one({"_id": subscriber_id}, {"$set": {
+                "webhook_secret": secret, "previous_webhook_secret": doc.get("webhook_secret"),
+                "previous_secret_expires_at": until, "secret_rotated_at": now,
+                "updated_at": now}})
+        rotation_id = f"rot_{uuid.uuid4().hex}"
+        self.db.secret_rotations.insert_one({
+            "_id": rotation_id, "subscriber_id": subscriber_id, "rotated_at": now,
+            "by": f"{self.caller.role}:{self.caller.subject}",
+            "previous_secret_expires_at": until,
+            "correlation_id": self.correlation_id})
+        self.courier.subscriptions.forget(subscriber_id)
+        self.log.info("webhook secret rotated", subscriber=subscriber_id, rotation=rotation_id,
+                      previous_valid_hours=keep)
+        return json_response(200, {"subscriber_id": subscriber_id, "webhook_secret": secret,
+                                    "rotated_at": now, "previous_secret_expires_at": until,
+                                    "rotation_id": rotation_id})
 
     @http("GET", "/v1/subscriptions", roles=("platform", "regulator"))
     def list_subscriptions(self, request):
