@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from services.notifications.signing import sign
+from services.notifications.signing import standard_headers
 from shared.agency_client import AgencyPublisher
 from tests.factories import violation
 from tests.notify_support import NotifySystem, Receiver
@@ -124,17 +124,18 @@ def test_the_example_receiver_refuses_a_tampered_or_replayed_notice(world):
         start_example(system, example)
     url = f"http://127.0.0.1:{example['port']}/lianchen/notices"
     body = b'{"kind":"imposed","notice_id":"ntc_forged"}'
-    header = sign(SECRET_B, body, int(time.time()))
     before = _counters(example)
-    tampered = requests.post(url, data=body.replace(b"imposed", b"lifted"), headers={
-        "X-Lianchen-Signature": header, "X-Lianchen-Notice-Id": "ntc_forged"})
-    assert tampered.status_code == 401 and "does not match" in tampered.json()["error"]
-    replayed = requests.post(url, data=body, headers={
-        "X-Lianchen-Signature": sign(SECRET_B, body, int(time.time()) - 301),
-        "X-Lianchen-Notice-Id": "ntc_forged"})
-    assert replayed.status_code == 401 and "replay window" in replayed.json()["error"]
-    unsigned = requests.post(url, data=body, headers={"X-Lianchen-Notice-Id": "ntc_forged"})
-    assert unsigned.status_code == 401
+
+    def signed(data: bytes, at: int) -> dict:
+        return standard_headers([SECRET_B], "ntc_forged", data, at)
+
+    tampered = requests.post(url, data=body.replace(b"imposed", b"lifted"),
+                             headers=signed(body, int(time.time())))
+    assert tampered.status_code == 401 and "No matching signature" in tampered.json()["error"]
+    replayed = requests.post(url, data=body, headers=signed(body, int(time.time()) - 301))
+    assert replayed.status_code == 401 and "too old" in replayed.json()["error"]
+    unsigned = requests.post(url, data=body, headers={"webhook-id": "ntc_forged"})
+    assert unsigned.status_code == 401 and "Missing required headers" in unsigned.json()["error"]
     after = _counters(example)
     assert after["refused"] == before["refused"] + 3 and after["received"] == before["received"]
 
