@@ -29,6 +29,15 @@ legal_representative   Optional ``{name, document_type, id_number, issuing_count
                        full: on load it becomes ``person_id`` (HMAC-SHA256 keyed by
                        ``LIANCHEN_PII_KEY``) and ``id_masked`` (``1****************X``),
                        which is what every event and store carries.
+persons                Optional list (at most 20) of persons responsible: ``{role, name,
+                       document_type?, id_number, issuing_country?,
+                       personal_responsibility?}``; ``role`` one of ``PERSON_ROLES``
+                       (法定代表人, 负责人, 董事, 监事, 高级管理人员, 直接负责的主管人员,
+                       其他直接责任人员); ``personal_responsibility`` (公司法 第一百七十八条
+                       负有个人责任) defaults to false. The document is protected exactly like
+                       ``legal_representative``'s: stored and published as ``{role, name,
+                       document_type, person_id, id_masked, issuing_country?,
+                       personal_responsibility}``.
 =====================  ===================================================================
 """
 from __future__ import annotations
@@ -39,7 +48,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared import identity
 from contracts.common import NUL_PROBLEM, USCC, Instant, nul_paths, reject_operator_keys, visible
-from rules.vocabulary import CATEGORIES, LISTS, PENALTY_TYPES, SEVERITIES  # noqa: F401 (re-exported)
+from rules.vocabulary import (CATEGORIES, LISTS, MAX_PERSONS, PENALTY_TYPES,  # noqa: F401 (re-exported)
+                              PERSON_ROLES, SEVERITIES)
 
 AGENCY_CODE = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
 
@@ -145,6 +155,14 @@ class LegalRepresentativeSchema(StrictSchema):
         return data
 
 
+class PersonSchema(LegalRepresentativeSchema):
+    """One person responsible named on the record: a role, and a document protected exactly
+    as the legal representative's (``person_id`` and ``id_masked``, never the number)."""
+
+    role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES))
+    personal_responsibility = fields.Boolean(load_default=False, dump_default=False)
+
+
 class ViolationSchema(StrictSchema):
     agency_code = fields.String(required=True, validate=validate.Regexp(
         AGENCY_CODE, error="must be 2-32 characters of A-Z, 0-9 and '-'"))
@@ -163,6 +181,8 @@ class ViolationSchema(StrictSchema):
     listing = fields.Nested(ListingSchema, allow_none=True, load_default=None)
     region_code = fields.String(validate=validate.Regexp(r"^\d{6}$", error="must be 6 digits"))
     legal_representative = fields.Nested(LegalRepresentativeSchema, allow_none=True)
+    persons = fields.List(fields.Nested(PersonSchema), validate=validate.Length(
+        max=MAX_PERSONS, error=f"at most {MAX_PERSONS} persons on one record"))
 
     @validates_schema
     def _id_length(self, data, **kwargs):

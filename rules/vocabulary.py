@@ -37,6 +37,11 @@ PENALTY_TYPES = (
     "occupational_ban",
     "detention_referral",
 )
+# The persons a record names as responsible (issue 18 item 4, for the persons issue 21): 法定代表人,
+# 负责人, 董事, 监事, 高级管理人员, 直接负责的主管人员, 其他直接责任人员.
+PERSON_ROLES = ("legal_representative", "principal", "director", "supervisor", "senior_manager",
+                "responsible_manager", "responsible_staff")
+MAX_PERSONS = 20  # on one record
 # 严重违法失信名单 and 经营异常名录; how long each lasts is in ``catalog/periods.json``.
 LISTS = ("serious_violation", "abnormal_operations")
 # Where a measure is applied. ``honours``: 表彰奖励 (SAMR Order 44 art. 15(四)); ``supervision``:
