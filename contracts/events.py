@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, pre_dump, validate
 
 from contracts.common import USCC, Instant
-from contracts.violation import ViolationSchema
+from contracts.violation import ViolationSchema, registration_region
 from rules.vocabulary import (EFFECTS, RISK_CLASSES, SECTORS, SEVERITIES,  # noqa: F401
                               SUBJECTS)
 
@@ -20,7 +20,13 @@ SCHEMA_VERSION = 1  # of every event type not named in VERSIONS
 # Event types at a later version: producers emit the last; consumers accept every version
 # listed (old dead letters replay). RestrictionImposed / RestrictionLifted v2 (catalog format 2,
 # issue 18) add each measure's effect, subject and bases.
-VERSIONS: dict[str, tuple[int, ...]] = {"RestrictionImposed": (1, 2), "RestrictionLifted": (1, 2)}
+# ViolationRecorded / Amended / Revoked v2 (record v2, issue 18 item 4): the record may carry
+# place_code, procedure, published_at, persons and penalty type none, and the payload names the
+# entity's registration_region; a v1 payload reads with the record's v1 defaults and the region
+# of its USCC.
+VERSIONS: dict[str, tuple[int, ...]] = {"RestrictionImposed": (1, 2), "RestrictionLifted": (1, 2),
+                                        "ViolationRecorded": (1, 2), "ViolationAmended": (1, 2),
+                                        "ViolationRevoked": (1, 2)}
 
 
 # The longest id derived from a record's id (``contracts.violation.VIOLATION_ID_MAX``, 64) is a
@@ -47,6 +53,17 @@ class ViolationEventSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("active", "revoked")))
     record = fields.Nested(ViolationSchema, required=True)
     reason = fields.String(allow_none=True, load_default=None)
+    registration_region = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={
+        "description": "GB/T 2260 code of the entity's registration (USCC positions 3-8): the "
+                       "region whose readers see the record, wherever it happened "
+                       "(record.place_code) or who decided it (SAMR Order 45 art. 10)"})
+
+    @pre_dump
+    @post_load
+    def _region(self, data, **kwargs):
+        if "registration_region" not in data:  # v1 events; producers need not repeat it
+            data = {**data, "registration_region": registration_region(data["record"]["uscc"])}
+        return data
 
 
 class FieldErrorSchema(Schema):

@@ -12,7 +12,10 @@ category               One of ``CATEGORIES`` (food safety, tax violation, ...).
 severity               ``minor`` | ``general`` | ``serious`` | ``especially_serious``.
 penalties              Non-empty list of ``{type, amount?, months?}``; ``fine`` and
                        ``confiscation`` need ``amount`` (yuan, >= 0); ``suspension`` and
-                       ``occupational_ban`` need ``months``.
+                       ``occupational_ban`` need ``months``. ``none`` records a decision not
+                       to penalise (不予行政处罚, 行政处罚法 第三十三条): it stands alone,
+                       without amount or months, and cannot carry a serious-violation listing
+                       (SAMR Order 44 art. 2 lists after a 较重行政处罚).
 legal_basis            ``{law, article}`` the decision applies.
 occurred_at            When the violation happened (ISO 8601; no offset means UTC+8).
 decided_at             When the decision was made; never before ``occurred_at`` nor in the
@@ -22,6 +25,15 @@ corrected              The entity corrected the violation promptly.
 listing                Optional ``{list, listed_at}``: ``serious_violation`` (严重违法失信名单)
                        or ``abnormal_operations`` (经营异常名录).
 region_code            Optional GB/T 2260 code of the deciding authority's region.
+place_code             GB/T 2260 code (6 digits) of where the violation happened (违法行为发生地,
+                       行政处罚法 第二十二条): what jurisdiction is checked against. Absent
+                       (records before v2, v1 input): the entity's registration region,
+                       positions 3-8 of its USCC, filled in on load.
+procedure              ``summary`` (简易程序) | ``ordinary`` (普通程序); absent: ``ordinary``.
+published_at           Optional: when the agency published the decision. Absent: not yet
+                       reported (downstream assumes the deadline, 20 working days after
+                       ``decided_at``); the agency reports it later with an amendment.
+                       Never before ``decided_at`` nor in the future.
 legal_representative   Optional ``{name, document_type, id_number, issuing_country?}``:
                        the document (resident identity card, residence permits, foreign
                        permanent resident card, travel permits, passports; validated per
@@ -48,8 +60,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared import identity
 from contracts.common import NUL_PROBLEM, USCC, Instant, nul_paths, reject_operator_keys, visible
-from rules.vocabulary import (CATEGORIES, LISTS, MAX_PERSONS, PENALTY_TYPES,  # noqa: F401 (re-exported)
-                              PERSON_ROLES, SEVERITIES)
+from rules.vocabulary import (CATEGORIES, LISTS, MAX_PERSONS, NO_PENALTY,  # noqa: F401 (re-exported)
+                              PENALTY_TYPES, PERSON_ROLES, PROCEDURES, SEVERITIES)
 
 AGENCY_CODE = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
 
@@ -82,6 +94,11 @@ class PenaltySchema(StrictSchema):
             raise ValidationError(f"a {kind} needs an amount", "amount")
         if kind in ("suspension", "occupational_ban") and data.get("months") is None:
             raise ValidationError(f"a {kind} needs a duration in months", "months")
+        if kind == NO_PENALTY:
+            for name in ("amount", "months"):
+                if data.get(name) is not None:
+                    raise ValidationError(f"a decision not to penalise (none) has no {name}",
+                                          name)
 
 
 class LegalBasisSchema(StrictSchema):
@@ -183,6 +200,29 @@ class ViolationSchema(StrictSchema):
     legal_representative = fields.Nested(LegalRepresentativeSchema, allow_none=True)
     persons = fields.List(fields.Nested(PersonSchema), validate=validate.Length(
         max=MAX_PERSONS, error=f"at most {MAX_PERSONS} persons on one record"))
+    place_code = fields.String(validate=validate.Regexp(
+        r"^[1-9]\d{5}$", error="must be a GB/T 2260 region code: 6 digits, not starting with 0"))
+    procedure = fields.String(load_default="ordinary", validate=validate.OneOf(PROCEDURES))
+    published_at = Instant()
+
+    @post_load
+    def _v1_defaults(self, data, **kwargs):
+        """A record before v2 happened, as far as we know, where the entity is registered."""
+        if "place_code" not in data and data.get("uscc"):
+            data["place_code"] = registration_region(data["uscc"])
+        return data
+
+    @validates_schema
+    def _no_penalty_alone(self, data, **kwargs):
+        types = [p.get("type") for p in data.get("penalties") or ()]
+        if NO_PENALTY in types and len(types) > 1:
+            raise ValidationError(
+                "a decision not to penalise (none: 不予行政处罚, 行政处罚法 第三十三条) stands "
+                "alone: no other penalty on the same record", "penalties")
+        if NO_PENALTY in types and (data.get("listing") or {}).get("list") == "serious_violation":
+            raise ValidationError(
+                "a record with penalty none cannot list as serious_violation: SAMR Order 44 "
+                "art. 2 lists after a 较重行政处罚", "listing")
 
     @validates_schema
     def _id_length(self, data, **kwargs):
@@ -195,6 +235,11 @@ class ViolationSchema(StrictSchema):
             raise ValidationError("must not be before occurred_at", "decided_at")
         if decided and decided > datetime.now(timezone.utc):
             raise ValidationError("must not be in the future", "decided_at")
+        published = data.get("published_at")
+        if published and decided and published < decided:
+            raise ValidationError("must not be before decided_at", "published_at")
+        if published and published > datetime.now(timezone.utc):
+            raise ValidationError("must not be in the future", "published_at")
 
 
 class AmendmentSchema(StrictSchema):
@@ -229,6 +274,17 @@ def _bounded_id(data) -> None:
     if agency and document and len(violation_key(agency, document)) > VIOLATION_ID_MAX:
         raise ValidationError(f"{ID_TOO_LONG} (got {len(violation_key(agency, document))})",
                               "document_number")
+
+
+def registration_region(uscc: str) -> str:
+    """The GB/T 2260 code of the entity's registration: positions 3-8 of its USCC."""
+    return uscc[2:8]
+
+
+# What a v1 record (or v1 input) means by leaving a v2 field out. ``fingerprint`` (intake)
+# drops a field equal to its default, so the same record sent before and after v2 is one record.
+def v1_defaults(record: dict) -> dict:
+    return {"place_code": registration_region(record["uscc"]), "procedure": "ordinary"}
 
 
 def violation_key(agency_code: str, document_number: str) -> str:

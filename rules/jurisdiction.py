@@ -3,6 +3,13 @@
 The caller's credential names the agency (``shared.auth``): an agency key may only write
 records whose ``agency_code`` is that agency or one of its offices (``SAMR`` or ``SAMR-110000``),
 and only within the agency's categories and regions below.
+
+Regions are where the violation happened (``place_code``), not where the entity is registered:
+中华人民共和国行政处罚法 第二十二条 「行政处罚由违法行为发生地的行政机关管辖。」 An agency may
+decide on an entity registered in another province; SAMR Order 45 art. 10 and Order 44 art. 14
+para. 2 then have it forward the information to the registration place (docs/rules.md). A record
+without ``place_code`` (before record v2) happened where the entity is registered (positions 3-8
+of the USCC), so it is judged as before.
 """
 from __future__ import annotations
 
@@ -81,11 +88,22 @@ class Jurisdictions:
         if record["category"] not in agency.categories:
             errors.append({"field": "category",
                            "problem": f"{agency.code} may not record {record['category']}"})
-        region = record["uscc"][2:8]
-        if not any(region.startswith(prefix) for prefix in agency.regions):
-            errors.append({"field": "uscc",
-                           "problem": f"entity region {region} is outside {agency.code}'s jurisdiction"})
+        registered = record["uscc"][2:8]
+        place = record.get("place_code") or registered
+        if not self.covers(agency, place):
+            errors.append({"field": "place_code", "problem": (
+                f"the place of the violation {place} is outside {agency.code}'s jurisdiction "
+                f"(regions {', '.join(agency.regions)}): 行政处罚由违法行为发生地的行政机关管辖 "
+                f"(行政处罚法 第二十二条)")})
+            if place == registered:
+                errors.append({"field": "uscc", "problem": (
+                    f"entity region {registered} is outside {agency.code}'s jurisdiction, and "
+                    f"place_code says the violation happened there")})
         return errors
+
+    @staticmethod
+    def covers(agency: Agency, region: str) -> bool:
+        return any(region.startswith(prefix) for prefix in agency.regions)
 
 
 def validate(data) -> list[str]:

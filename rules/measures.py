@@ -20,7 +20,8 @@ from pathlib import Path
 from rules import lawtexts
 from rules.errors import InvalidRulesFile
 from rules.periods import DURATION_KINDS, Periods
-from rules.vocabulary import CATEGORIES, EFFECTS, LISTS, PENALTY_TYPES, SECTORS, SUBJECTS
+from rules.vocabulary import (CATEGORIES, EFFECTS, LISTS, NO_PENALTY, PENALTY_TYPES, SECTORS,
+                              SUBJECTS)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "measures.json"
@@ -29,7 +30,9 @@ FORMAT = 2
 # threshold, the deciding department) and the field of the rule (food law binds food operators).
 CONDITIONS = {
     "categories": CATEGORIES,
-    "penalty_types": PENALTY_TYPES,
+    # not ``none``: a decision not to penalise (行政处罚法 第三十三条) is no penalty a basis can
+    # attach a measure to
+    "penalty_types": tuple(t for t in PENALTY_TYPES if t != NO_PENALTY),
     "listings": LISTS,
     "deciding_agencies": None,  # agency codes (catalog/agencies.json): any non-empty strings
     "min_fine_yuan": None,  # a number: some fine of at least this amount
@@ -240,6 +243,11 @@ class Catalog:
                     allowed = CONDITIONS[key]
                     if not isinstance(values, list) or not values:
                         problems.append(f"trigger {tid}: {key} must be a non-empty list")
+                        continue
+                    if key == "penalty_types" and NO_PENALTY in values:
+                        problems.append(f"trigger {tid}: penalty type {NO_PENALTY!r} is a decision "
+                                        f"not to penalise (行政处罚法 第三十三条): no measure "
+                                        f"may be triggered by it")
                         continue
                     unknown = [v for v in values if not isinstance(v, str) or not v
                                or (allowed is not None and v not in allowed)]

@@ -36,7 +36,14 @@ PENALTY_TYPES = (
     "suspension",
     "occupational_ban",
     "detention_referral",
+    # 不予行政处罚: the agency decided not to penalise (中华人民共和国行政处罚法 第三十三条). It
+    # stands alone on a record and no catalog trigger may be keyed on it (``rules.measures``).
+    "none",
 )
+NO_PENALTY = "none"
+# 简易程序 (行政处罚法 第五十一条: decided on the spot) and 普通程序; records before v2 are
+# ``ordinary``.
+PROCEDURES = ("summary", "ordinary")
 # The persons a record names as responsible (issue 18 item 4, for the persons issue 21): 法定代表人,
 # 负责人, 董事, 监事, 高级管理人员, 直接负责的主管人员, 其他直接责任人员.
 PERSON_ROLES = ("legal_representative", "principal", "director", "supervisor", "senior_manager",

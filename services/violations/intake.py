@@ -17,7 +17,8 @@ from marshmallow import ValidationError
 
 from contracts.common import field_errors, scrub, visible
 from contracts.events import make_event
-from contracts.violation import AmendmentSchema, RevocationSchema, ViolationSchema, violation_key
+from contracts.violation import (AmendmentSchema, RevocationSchema, ViolationSchema, v1_defaults,
+                                 violation_key)
 from shared.outbox import Outbox
 from shared.locks import store_lock
 from shared import identity
@@ -43,7 +44,13 @@ class Outcome:
 
 
 def fingerprint(record: dict) -> str:
-    """Hash of a record's canonical JSON form (dumped by the schema)."""
+    """Hash of a record's canonical JSON form (dumped by the schema). A v2 field equal to what
+    a v1 record means by leaving it out (``contracts.violation.v1_defaults``) is left out, so a
+    record stored before v2 and the same record sent again now are one record (a duplicate,
+    not a conflict)."""
+    defaults = v1_defaults(record)
+    record = {k: v for k, v in record.items()
+              if not (k in defaults and v == defaults[k]) and not (k == "persons" and v == [])}
     canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -147,6 +147,8 @@ def test_active_window_boundaries():
      "positive number"),
     (lambda d: d["memoranda"][0]["triggers"][0]["measures"].append("XX-99"), "unknown measure 'XX-99'"),
     (lambda d: d["memoranda"][0]["triggers"][0].update(when={"categories": ["jaywalking"]}), "can never match"),
+    (lambda d: d["memoranda"][0]["triggers"][0].update(when={"penalty_types": ["none"]}),
+     "decision not to penalise"),
     (lambda d: d["memoranda"][0]["triggers"][0].update(when={}), "no conditions"),
     (lambda d: d["memoranda"][0]["triggers"][0].update(when={"colour": ["red"]}), "unknown condition"),
     (lambda d: d["measures"][0].update(duration={"kind": "fixed_months", "months": 0}), "positive whole"),

@@ -89,3 +89,85 @@ def test_at_most_twenty_persons():
 
 def test_a_record_without_persons_has_none():
     assert "persons" not in roundtrip(violation())
+
+
+# -- place_code ----------------------------------------------------------------------------
+def test_place_code_is_kept_and_distinct_from_the_deciding_region():
+    dumped = roundtrip(violation(agency_code="SXAMR-140100", region_code="140100",
+                                 place_code="140105"))
+    assert dumped["place_code"] == "140105" and dumped["region_code"] == "140100"
+
+
+def test_a_record_without_place_code_happened_where_the_entity_is_registered():
+    body = violation()
+    assert "place_code" not in body
+    assert roundtrip(body)["place_code"] == body["uscc"][2:8]
+
+
+@pytest.mark.parametrize("value", ["14010", "1401050", "abcdef", "040100", 140105, ""])
+def test_a_bad_place_code_is_refused_naming_the_field(value):
+    errors = errors_of(violation(place_code=value))
+    assert "place_code" in errors, errors
+
+
+# -- procedure -----------------------------------------------------------------------------
+def test_procedure_defaults_to_ordinary_and_takes_summary():
+    assert roundtrip(violation())["procedure"] == "ordinary"
+    assert roundtrip(violation(procedure="summary"))["procedure"] == "summary"
+    assert "Must be one of" in errors_of(violation(procedure="on_the_spot"))["procedure"]
+
+
+# -- published_at --------------------------------------------------------------------------
+def test_published_at_is_optional_and_an_instant():
+    assert "published_at" not in roundtrip(violation())
+    dumped = roundtrip(violation(published_at="2026-04-20T09:00:00"))
+    assert dumped["published_at"] == "2026-04-20T09:00:00+08:00"
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("2026-03-31T10:00:00+08:00", "before decided_at"),
+    ("2099-01-01T00:00:00+08:00", "in the future"),
+    ("soon", "Not a valid"),
+])
+def test_a_bad_published_at_is_refused_naming_the_field(value, problem):
+    assert problem in errors_of(violation(published_at=value))["published_at"]
+
+
+# -- penalty type none (不予行政处罚, 行政处罚法 第三十三条) ---------------------------------------
+def test_a_decision_not_to_penalise_is_recorded():
+    dumped = roundtrip(violation(penalties=[{"type": "none"}], listing=None))
+    assert dumped["penalties"] == [{"type": "none"}]
+
+
+@pytest.mark.parametrize("override, field, problem", [
+    ({"penalties": [{"type": "none"}, {"type": "fine", "amount": "100"}]}, "penalties",
+     "stands alone"),
+    ({"penalties": [{"type": "warning"}, {"type": "none"}]}, "penalties", "stands alone"),
+    ({"penalties": [{"type": "none", "amount": "100"}]}, "penalties.0.amount", "has no amount"),
+    ({"penalties": [{"type": "none", "months": 3}]}, "penalties.0.months", "has no months"),
+    ({"penalties": [{"type": "none"}]}, "listing", "较重行政处罚"),  # factory lists it
+])
+def test_none_with_anything_else_is_refused_naming_the_field(override, field, problem):
+    errors = errors_of(violation(**override))
+    assert problem in errors.get(field, ""), errors
+
+
+def test_a_none_record_triggers_no_penalty_measure():
+    from rules.measures import Catalog
+    catalog = Catalog.load()
+    revoked = ViolationSchema().load(violation(penalties=[{"type": "licence_revocation"}],
+                                               listing=None))
+    spared = ViolationSchema().load(violation(penalties=[{"type": "none"}], listing=None))
+    assert catalog.decide(revoked).measures  # the same facts with a penalty do trigger
+    assert catalog.decide(spared).measures == [] and catalog.decide(spared).rules == []
+
+
+# -- fingerprints: a v1 record is the same record after v2 ---------------------------------
+def test_v1_defaults_do_not_change_a_records_fingerprint():
+    from services.violations.intake import fingerprint
+    body = violation()
+    v1 = {k: v for k, v in roundtrip(body).items() if k not in ("place_code", "procedure")}
+    explicit = roundtrip({**body, "place_code": body["uscc"][2:8], "procedure": "ordinary"})
+    assert fingerprint(roundtrip(body)) == fingerprint(v1) == fingerprint(explicit)
+    assert fingerprint(roundtrip({**body, "procedure": "summary"})) != fingerprint(v1)
+    assert fingerprint(roundtrip({**body, "place_code": "140105"})) != fingerprint(v1)
