@@ -310,6 +310,12 @@ endpoint("violations", "GET", "/v1/violations/<string:agency>/<string:document>"
 endpoint("violations", "GET", "/v1/violations", handler="list_violations",
          roles=("agency", "regulator"), summary="An entity's records (at most 500)",
          query=intake.ViolationsQuerySchema, response=intake.ViolationListSchema)
+endpoint("violations", "GET", "/v1/regions/<string:region>/violations", handler="region_feed",
+         roles=("agency", "regulator"),
+         summary="A region's feed: records by entities registered there or committed there "
+                 "(SAMR Order 45 art. 10: a record decided elsewhere reaches the registration "
+                 "place), in change order",
+         query=intake.RegionFeedQuerySchema, response=intake.RegionFeedSchema)
 endpoint("violations", "GET", "/v1/rejections/<string:rejection_id>", handler="get_rejection",
          roles=("agency", "regulator"), summary="A refused message or request, with the reasons",
          response=intake.RejectionSchema, errors={404: "no such rejection"})

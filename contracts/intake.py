@@ -72,6 +72,10 @@ class ViolationSummarySchema(Schema):
     updated_at = Instant(required=True)
     revoked_at = Instant()
     revocation_reason = fields.String()
+    regions = fields.List(fields.String(), **_doc(
+        "the region feeds the record is in: the entity's registration region and the place of "
+        "the violation, each with its city and province (absent on records stored before "
+        "record v2 that were not amended since)"))
 
 
 class ViolationDocumentSchema(ViolationSummarySchema):
@@ -92,6 +96,20 @@ class ViolationQuerySchema(Schema):
 
 class ViolationsQuerySchema(ViolationQuerySchema):
     uscc = USCC(required=True)
+
+
+class RegionFeedQuerySchema(Schema):
+    since = fields.String(**_doc("the `next` cursor of a previous page; absent: from the start"))
+    limit = fields.Integer(load_default=100, validate=validate.Range(
+        min=1, max=500, error="must be a whole number from 1 to 500"))
+
+
+class RegionFeedSchema(Schema):
+    region = fields.String(required=True)
+    violations = fields.List(fields.Nested(ViolationSummarySchema), required=True, **_doc(
+        "records registered in the region or committed there, in change order "
+        "(updated_at, then id): an amendment or revocation brings a record back"))
+    next = fields.String(allow_none=True, required=True, **_doc("cursor for the next page"))
 
 
 class RejectionSchema(Schema):

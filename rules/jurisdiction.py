@@ -106,6 +106,19 @@ class Jurisdictions:
         return any(region.startswith(prefix) for prefix in agency.regions)
 
 
+def region_keys(*codes: str) -> list[str]:
+    """The GB/T 2260 codes whose readers see a record registered or committed at ``codes``:
+    each code, its prefecture-level city (``xxxx00``) and its province (``xx0000``). A record
+    by a Zhejiang entity (330100) committed in Taiyuan (140105) is in the feeds of 330100,
+    330000, 140105, 140100 and 140000: the registration place's, to which SAMR Order 45 art. 10
+    has the deciding authority forward it, and the deciding place's."""
+    keys = set()
+    for code in codes:
+        if isinstance(code, str) and len(code) == 6 and code.isdigit():
+            keys.update((code, code[:4] + "00", code[:2] + "0000"))
+    return sorted(keys)
+
+
 def validate(data) -> list[str]:
     """Every problem of an agencies document; empty when it is valid."""
     if not isinstance(data, dict):

@@ -6,6 +6,11 @@ Exchange ``lianchen.intake`` (topic, durable); routing keys ``violation.record``
 the rejections store), ``correlation_id`` (follows the record through every service),
 ``content_type=application/json``, persistent delivery. Publisher confirms are on: ``publish``
 returns only once the broker has taken responsibility for the message, and raises otherwise.
+
+Record v2 (issue 18): a record may carry ``place_code``, ``procedure``, ``published_at``,
+``persons`` and penalty type ``none`` (``contracts.violation``). ``report_publication`` tells
+when a decision was published: an amendment of the full record with ``published_at`` (the same
+report twice is a duplicate, nothing changes).
 """
 from __future__ import annotations
 
@@ -54,6 +59,16 @@ class AgencyPublisher:
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
             raise NotAccepted(f"broker did not accept message {message_id}: {exc}") from exc
         return message_id
+
+    def report_publication(self, record: dict, published_at, *, message_id: str | None = None,
+                           correlation_id: str | None = None) -> str:
+        """Report when the decision ``record`` (the full record as sent or as read back from
+        the API) was published: an amendment (``violation.amend``) carrying ``published_at``
+        (an ISO 8601 string or an aware datetime)."""
+        when = published_at if isinstance(published_at, str) else published_at.isoformat()
+        body = {"violation": {**record, "published_at": when},
+                "reason": f"published on {when} (行政处罚信息公示)"}
+        return self.publish(body, "amend", message_id=message_id, correlation_id=correlation_id)
 
     def close(self) -> None:
         if self.connection.is_open:

@@ -5,6 +5,19 @@ of the AMQP and HTTP paths. The importer keeps a state file next to the input (o
 counts, written after every batch): interrupted, it resumes where it stopped; records of the
 batch in flight are sent again and come back as duplicates, which changes nothing. Rejected
 records are appended to a JSON-lines file with their line number and reasons.
+
+CSV columns (``CSV_COLUMNS``; an empty cell is a field left out):
+
+- ``penalties``: ``type[:amount][:months]`` joined by ``;``, e.g. ``fine:50000;suspension::6``;
+  ``none`` for a decision not to penalise (不予行政处罚).
+- ``place_code`` (where the violation happened, 6 digits; empty: the entity's registration
+  region), ``procedure`` (``summary`` or ``ordinary``; empty: ordinary), ``published_at``
+  (ISO 8601; empty: not yet published).
+- ``persons``: persons responsible joined by ``;``, each
+  ``role:name:id_number[:document_type[:issuing_country[:personal_responsibility]]]``, e.g.
+  ``legal_representative:张三:11010119800101123X;responsible_staff:李四:350102199005053216:::yes``
+  (document type empty: resident identity card; personal_responsibility ``yes``/``1``/``true``).
+  A cell starting with ``[`` is read as a JSON list of person objects instead.
 """
 from __future__ import annotations
 
@@ -23,7 +36,11 @@ from shared.logging import mask_id_numbers
 
 CSV_COLUMNS = ("agency_code", "document_number", "uscc", "entity_name", "category", "severity",
                "penalties", "law", "article", "occurred_at", "decided_at", "first_offence",
-               "corrected", "listing", "listed_at")
+               "corrected", "listing", "listed_at", "place_code", "procedure", "published_at",
+               "persons")
+PERSON_PARTS = ("role", "name", "id_number", "document_type", "issuing_country",
+                "personal_responsibility")
+_TRUE = ("1", "true", "yes")
 
 
 class BulkImportError(Exception):
@@ -61,7 +78,36 @@ def row_to_record(row: dict) -> dict:
     record["corrected"] = (row.get("corrected") or "").lower() in ("1", "true", "yes")
     if row.get("listing"):
         record["listing"] = {"list": row["listing"], "listed_at": row.get("listed_at")}
+    for name in ("place_code", "procedure", "published_at"):
+        if (row.get(name) or "").strip():
+            record[name] = row[name].strip()
+    if (row.get("persons") or "").strip():
+        record["persons"] = persons_cell(row["persons"])
     return record
+
+
+def persons_cell(cell: str):
+    """The ``persons`` cell as a list of person objects (the service validates each and names
+    the field of a bad one: ``persons.1.id_number``). A JSON list that does not parse is sent as
+    the text, so the refusal names ``persons``."""
+    cell = cell.strip()
+    if cell.startswith("["):
+        try:
+            return json.loads(cell)
+        except ValueError:
+            return cell
+    persons = []
+    for item in filter(None, (part.strip() for part in cell.split(";"))):
+        values = [value.strip() for value in item.split(":")]
+        person = {name: value for name, value in zip(PERSON_PARTS, values) if value}
+        if len(values) > len(PERSON_PARTS):
+            person["personal_responsibility"] = ":".join(values[5:])  # refused, named
+        elif "personal_responsibility" in person:
+            flag = person["personal_responsibility"].lower()
+            person["personal_responsibility"] = (True if flag in _TRUE else False
+                                                 if flag in ("0", "false", "no") else flag)
+        persons.append(person)
+    return persons
 
 
 def read_records(path: Path):

@@ -17,8 +17,8 @@ from marshmallow import ValidationError
 
 from contracts.common import field_errors, scrub, visible
 from contracts.events import make_event
-from contracts.violation import (AmendmentSchema, RevocationSchema, ViolationSchema, v1_defaults,
-                                 violation_key)
+from contracts.violation import (AmendmentSchema, RevocationSchema, ViolationSchema,
+                                 registration_region, v1_defaults, violation_key)
 from shared.outbox import Outbox
 from shared.locks import store_lock
 from shared import identity
@@ -26,6 +26,7 @@ from shared.identity import redact
 from shared.pii_migration import link_legacy
 from shared.logging import mask_id_numbers
 from shared.store import insert_once
+from rules.jurisdiction import region_keys
 
 PRODUCER = "violations"
 
@@ -55,9 +56,15 @@ def fingerprint(record: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def regions_of(record: dict) -> list[str]:
+    """The region feeds a record is in (``rules.jurisdiction.region_keys``)."""
+    return region_keys(registration_region(record["uscc"]), record.get("place_code"))
+
+
 def ensure_indexes(db) -> None:
     db.violations.create_index("record.uscc")
     db.violations.create_index("updated_at")
+    db.violations.create_index([("regions", 1), ("updated_at", 1), ("_id", 1)])
     db.rejections.create_index("agency_code")
     db.rejections.create_index("received_at")
 
@@ -130,6 +137,7 @@ class Intake:
             "created_at": now,
             "updated_at": now,
             "event_ids": [event["event_id"]],
+            "regions": regions_of(record),
         }
         return doc, event
 
@@ -189,7 +197,7 @@ class Intake:
                 result = self.db.violations.update_one(
                     {"_id": key, "version": current["version"]},
                     {"$set": {"version": version, "record": record, "fingerprint": digest,
-                              "updated_at": now},
+                              "updated_at": now, "regions": regions_of(record)},
                      "$push": {"versions": {"version": version, "record": record,
                                             "fingerprint": digest, "at": now,
                                             "reason": reason, "via": via},
@@ -231,7 +239,8 @@ class Intake:
             result = self.db.violations.update_one(
                 {"_id": key, "version": current["version"], "status": "active"},
                 {"$set": {"status": "revoked", "version": version, "revoked_at": revoked_at,
-                          "revocation_reason": loaded["reason"], "updated_at": now},
+                          "revocation_reason": loaded["reason"], "updated_at": now,
+                          "regions": regions_of(current["record"])},
                  "$push": {"versions": {"version": version, "record": current["record"],
                                         "fingerprint": current["fingerprint"], "at": now,
                                         "reason": f"revoked: {loaded['reason']}", "via": via},

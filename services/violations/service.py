@@ -1,13 +1,16 @@
 """Violations service: agencies record, amend and revoke violations (AMQP and HTTP)."""
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime, timezone
 
 from kombu import Exchange, Queue
+from marshmallow import ValidationError
 from nameko.timer import timer
 
-from contracts.intake import ViolationQuerySchema
+from contracts.common import field_errors
+from contracts.intake import RegionFeedQuerySchema, ViolationQuerySchema
 from shared.outbox import Outbox
 from shared.auth import Caller
 from shared.identity import IdentityKey, redact_body as identity_redact
@@ -130,12 +133,45 @@ class ViolationsService:
         self._log_person_lookups(docs, purpose)
         return json_response(200, {"uscc": uscc.upper(), "violations": [_public(d) for d in docs]})
 
+    @http("GET", "/v1/regions/<string:region>/violations", roles=("agency", "regulator"))
+    def region_feed(self, request, region):
+        """Records by entities registered in ``region`` or committed there (a GB/T 2260 code:
+        province, city or county), in change order; ``next`` resumes. A record decided in
+        Shanxi against a Zhejiang entity is in Zhejiang's feed: the registration place that
+        SAMR Order 45 art. 10 has the deciding authority forward it to."""
+        errors = [] if (len(region) == 6 and region.isdigit()) else [
+            {"field": "region", "problem": "must be a GB/T 2260 region code of 6 digits"}]
+        try:
+            query = RegionFeedQuerySchema().load(dict(request.args))
+        except ValidationError as exc:
+            errors += field_errors(exc.messages)
+            query = {}
+        selector = {"regions": region}
+        if query.get("since"):
+            try:
+                at, vid = _decode_cursor(query["since"])
+                selector["$or"] = [{"updated_at": {"$gt": at}},
+                                   {"updated_at": at, "_id": {"$gt": vid}}]
+            except ValueError:
+                errors.append({"field": "since",
+                               "problem": "must be the `next` cursor of a previous answer"})
+        if errors:
+            return problem(400, "invalid query", errors)
+        docs = list(self.db.violations.find(selector, {"event_ids": 0, "versions": 0})
+                    .sort([("updated_at", 1), ("_id", 1)]).limit(query["limit"]))
+        self._log_person_lookups(docs, None)
+        cursor = (_encode_cursor(docs[-1]["updated_at"], docs[-1]["_id"]) if docs
+                  else query.get("since"))
+        return json_response(200, {"region": region, "violations": [_public(d) for d in docs],
+                                   "next": cursor})
+
     def _log_person_lookups(self, docs, purpose) -> None:
         """A record naming a person is a lookup of that person: who asked and why (the
         ``purpose`` query parameter; null when none was given) are kept in person_access."""
         now = datetime.now(timezone.utc)
-        people = {(d["record"].get("legal_representative") or {}).get("person_id")
-                  for d in docs} - {None}
+        people = {person.get("person_id") for d in docs
+                  for person in [d["record"].get("legal_representative") or {},
+                                 *(d["record"].get("persons") or ())]} - {None}
         for person_id in sorted(people):
             self.db.person_access.insert_one({"person_id": person_id, "at": now,
                                               "asked_by": self.caller.encode(),
@@ -161,6 +197,24 @@ class ViolationsService:
     @timer(interval=2)
     def relay_outbox(self):
         Outbox(self.db, self.dispatch).sweep()
+
+
+def _encode_cursor(at: datetime, violation_id: str) -> str:
+    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    raw = f"{at.isoformat()}|{violation_id}".encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        at, _, vid = raw.partition("|")
+        parsed = datetime.fromisoformat(at)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("bad cursor") from exc
+    if parsed.tzinfo is None or not vid:
+        raise ValueError("bad cursor")
+    return parsed, vid
 
 
 def _public(doc: dict, id_field: str = "violation_id") -> dict:

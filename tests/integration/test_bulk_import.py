@@ -119,3 +119,45 @@ def test_the_rejected_records_file_never_holds_an_identity_number(tmp_path, base
     # the number's two legacy hashes, keyed, link records from before issue 19 to the person
     links = list(db("violations").person_links.find({"person_id": rep["person_id"]}))
     assert len(links) == 2 and all(link["_id"].startswith("l1_") for link in links)
+
+
+def test_csv_carries_record_v2_fields_and_persons(tmp_path, base_url, db):
+    """place_code, procedure, published_at, penalty none and persons from CSV cells; a bad
+    person is refused naming its field, and no identity number reaches any file or store."""
+    first, second = "11010119900307803X", "350102199005053216"
+    path = tmp_path / "v2.csv"
+    base = violation(document_number="CSV-V2-1")
+    rows = [
+        {"document_number": "CSV-V2-1", "penalties": "fine:5000", "place_code": "350102",
+         "procedure": "summary", "published_at": "2026-04-10T09:00:00+08:00",
+         "persons": f"legal_representative:张三:{first};responsible_staff:李四:{second}:::yes"},
+        {"document_number": "CSV-V2-2", "penalties": "none", "listing": "",
+         "persons": json.dumps([{"role": "director", "name": "王五", "id_number": first}])},
+        {"document_number": "CSV-V2-3", "penalties": "fine:5000",
+         "persons": f"director:赵六:{second[:17]}0"},  # wrong check character
+    ]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**{k: base.get(k) for k in CSV_COLUMNS if k in base},
+                             "law": base["legal_basis"]["law"], "article": "124",
+                             "listing": "serious_violation",
+                             "listed_at": "2026-04-02T00:00:00+08:00", **row})
+    summary = run_import(path, base_url, batch_size=10, progress=False)
+    assert summary.accepted == 2 and summary.rejected == 1, summary
+    one = db("violations").violations.find_one({"_id": "FJAMR-350100/CSV-V2-1"})["record"]
+    assert (one["place_code"], one["procedure"]) == ("350102", "summary")
+    assert one["published_at"].startswith("2026-04-10T09:00:00")
+    assert [(p["role"], p["personal_responsibility"]) for p in one["persons"]] == [
+        ("legal_representative", False), ("responsible_staff", True)]
+    two = db("violations").violations.find_one({"_id": "FJAMR-350100/CSV-V2-2"})["record"]
+    assert two["penalties"] == [{"type": "none"}] and two["procedure"] == "ordinary"
+    assert two["persons"][0]["person_id"] == one["persons"][0]["person_id"]
+    assert two["place_code"] == base["uscc"][2:8]
+    refused = [json.loads(line) for line in open(summary.rejected_file, encoding="utf-8")]
+    assert refused[0]["errors"][0]["field"] == "persons.0.id_number"
+    everything = (open(summary.rejected_file, encoding="utf-8").read()
+                  + str(list(db("violations").violations.find({})))
+                  + str(list(db("violations").rejections.find({}))))
+    assert first not in everything and second not in everything and second[:17] not in everything
