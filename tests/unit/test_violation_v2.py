@@ -171,3 +171,32 @@ def test_v1_defaults_do_not_change_a_records_fingerprint():
     assert fingerprint(roundtrip(body)) == fingerprint(v1) == fingerprint(explicit)
     assert fingerprint(roundtrip({**body, "procedure": "summary"})) != fingerprint(v1)
     assert fingerprint(roundtrip({**body, "place_code": "140105"})) != fingerprint(v1)
+
+
+# -- events: v2 written, v1 still read (old dead letters replay) ----------------------------
+def test_violation_events_are_written_at_v2_with_the_registration_region():
+    from contracts.events import make_event, read_event
+    record = ViolationSchema().load(violation(place_code="140105"))
+    event = make_event("ViolationRecorded", {"violation_id": "A/1", "version": 1,
+                                             "status": "active", "record": record},
+                       producer="violations", correlation_id="c")
+    assert event["schema_version"] == 2
+    assert event["payload"]["registration_region"] == record["uscc"][2:8]
+    assert read_event(event)[1]["record"]["place_code"] == "140105"
+
+
+@pytest.mark.parametrize("kind", ["ViolationRecorded", "ViolationAmended", "ViolationRevoked"])
+def test_a_v1_violation_event_reads_with_the_v1_defaults(kind):
+    from contracts.events import read_event
+    body = violation()
+    v1_record = {**body, "penalties": [{"type": "fine", "amount": "50000.00"}]}
+    envelope = {"event_id": "FJAMR-350100/1@v1", "type": kind, "schema_version": 1,
+                "occurred_at": "2026-04-01T02:00:00+00:00", "producer": "violations",
+                "correlation_id": "c", "payload": {"violation_id": "FJAMR-350100/1",
+                                                   "version": 1, "status": "active",
+                                                   "record": v1_record, "reason": None}}
+    _, payload = read_event(envelope)
+    assert payload["registration_region"] == body["uscc"][2:8]
+    assert payload["record"]["place_code"] == body["uscc"][2:8]
+    assert payload["record"]["procedure"] == "ordinary"
+    assert "published_at" not in payload["record"] and "persons" not in payload["record"]
