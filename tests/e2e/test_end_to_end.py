@@ -189,3 +189,31 @@ def test_identity_numbers_are_nowhere_in_the_stores_queues_or_logs(system):
     import re
     assert any(re.match(r"queue dlq\.violations\.intake \([1-9]", w) for w in looked), looked
     assert sum(w.startswith("db ") for w in looked) >= 6 and found_in == [], found_in
+
+
+def test_a_shanxi_agency_records_a_shanxi_violation_by_a_zhejiang_merchant(system):
+    """Issue 18 done-when: jurisdiction by the place of the violation (行政处罚法 第二十二条);
+    the registration place (Zhejiang) sees the record in its region feed (Order 45 art. 10)."""
+    from tests.factories import make_uscc
+    body = violation(agency_code="SXAMR-140100", document_number="晋市监罚〔2026〕e2e号",
+                     uscc=make_uscc("330100"), entity_name="杭州示例网络科技有限公司",
+                     place_code="140105", procedure="ordinary",
+                     penalties=[{"type": "fine", "amount": "300000.00"}])
+    shanxi = system.session("agency", "SXAMR")
+    response = shanxi.post(system.url("violations", "/v1/violations"), json=body)
+    assert response.status_code == 201, response.text
+    refused = shanxi.post(system.url("violations", "/v1/violations"), json=violation(
+        agency_code="SXAMR-140100", uscc=make_uscc("350100"), place_code="350102"))
+    assert refused.status_code == 400
+    assert [e["field"] for e in refused.json()["errors"]] == ["place_code"]
+    gatekeeper = system.session("gatekeeper", "bank-2")
+
+    def restricted():
+        answer = gatekeeper.get(system.url("restrictions",
+                                           f"/v1/entities/{body['uscc']}/status")).json()
+        return answer if answer.get("record") == "restricted" else None
+
+    system.wait_for(restricted, message="the Zhejiang merchant restricted")
+    feed = system.session("regulator", "zhejiang").get(
+        system.url("violations", "/v1/regions/330000/violations")).json()
+    assert response.json()["violation_id"] in [v["violation_id"] for v in feed["violations"]]
