@@ -98,7 +98,7 @@ class ViolationsQuerySchema(ViolationQuerySchema):
     uscc = USCC(required=True)
 
 
-class RegionFeedQuerySchema(Schema):
+class RegionFeedQuerySchema(ViolationQuerySchema):
     since = fields.String(**_doc("the `next` cursor of a previous page; absent: from the start"))
     limit = fields.Integer(load_default=100, validate=validate.Range(
         min=1, max=500, error="must be a whole number from 1 to 500"))

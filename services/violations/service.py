@@ -159,7 +159,7 @@ class ViolationsService:
             return problem(400, "invalid query", errors)
         docs = list(self.db.violations.find(selector, {"event_ids": 0, "versions": 0})
                     .sort([("updated_at", 1), ("_id", 1)]).limit(query["limit"]))
-        self._log_person_lookups(docs, None)
+        self._log_person_lookups(docs, query.get("purpose"))
         cursor = (_encode_cursor(docs[-1]["updated_at"], docs[-1]["_id"]) if docs
                   else query.get("since"))
         return json_response(200, {"region": region, "violations": [_public(d) for d in docs],

@@ -20,7 +20,8 @@ JSON = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=4)), max_leaves=12)
 FIELDS = ["agency_code", "document_number", "uscc", "entity_name", "category", "severity",
           "penalties", "legal_basis", "occurred_at", "decided_at", "first_offence", "corrected",
-          "listing", "region_code", "legal_representative"]
+          "listing", "region_code", "legal_representative", "place_code", "procedure",
+          "published_at", "persons"]
 
 
 @st.composite

@@ -88,7 +88,9 @@ def test_a_shanxi_agency_records_a_shanxi_violation_by_a_zhejiang_merchant(
         feed = get(base, f"/v1/regions/{region}/violations", regulator)
         assert [v["violation_id"] for v in feed["violations"]] == [vid], region
     assert get(base, "/v1/regions/350000/violations", regulator)["violations"] == []
-    seen = get(base, "/v1/regions/330000/violations", regulator)["violations"][0]
+    purpose = "协助公示跨省推送的行政处罚信息"
+    seen = get(base, "/v1/regions/330000/violations", regulator,
+               purpose=purpose)["violations"][0]
     assert seen["record"]["place_code"] == "140105"
     assert seen["regions"] == ["140000", "140100", "140105", "330000", "330100"]
     person = seen["record"]["persons"][0]
@@ -96,7 +98,7 @@ def test_a_shanxi_agency_records_a_shanxi_violation_by_a_zhejiang_merchant(
     assert NUMBER not in str(list(db("violations").violations.find({})))
     # a region reader reading a record that names a person is a lookup of that person
     assert db("violations").person_access.count_documents(
-        {"person_id": person["person_id"]}) >= 1
+        {"person_id": person["person_id"], "purpose": purpose}) == 1
 
     assert db("violations").outbox.count_documents({}) == 0  # the event was published
 
@@ -111,6 +113,21 @@ def test_shanxi_may_not_record_a_fujian_violation_by_a_fujian_entity(system, key
     assert set(problems) == {"place_code"}
     assert "350102 is outside SXAMR" in problems["place_code"]
     assert db("violations").violations.count_documents({}) == 0
+
+
+def test_a_bad_region_feed_query_names_each_field(system, keys):
+    _, base = system
+    response = requests.get(f"{base}/v1/regions/33/violations", timeout=10,
+                            params={"since": "nonsense", "limit": 0},
+                            headers={"Authorization": f"Bearer {keys('regulator', 'r')}"})
+    assert response.status_code == 400
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"region", "limit"}  # since is judged once the rest is valid
+    response = requests.get(f"{base}/v1/regions/330000/violations", timeout=10,
+                            params={"since": "nonsense"},
+                            headers={"Authorization": f"Bearer {keys('regulator', 'r')}"})
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["since"]
 
 
 def test_published_at_is_reported_later_by_an_amendment(container_factory, system, config,

@@ -200,3 +200,12 @@ def test_a_v1_violation_event_reads_with_the_v1_defaults(kind):
     assert payload["record"]["place_code"] == body["uscc"][2:8]
     assert payload["record"]["procedure"] == "ordinary"
     assert "published_at" not in payload["record"] and "persons" not in payload["record"]
+
+
+def test_a_redacted_dead_letter_with_persons_replays_as_the_same_persons():
+    """A failed intake message's retry or dead-letter copy (``shared.identity.redact``)
+    carries each person's protected form; replayed, it loads to the same record."""
+    body = violation(persons=[{"role": "principal", "name": "张三", "id_number": NUMBER}])
+    copy = identity.redact(body)
+    assert NUMBER not in str(copy)
+    assert roundtrip(copy) == roundtrip(body)
