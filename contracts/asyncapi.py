@@ -43,9 +43,15 @@ PRODUCERS: dict[str, str] = {
 
 # What each event says (the payload schema's own docstring when it is not here).
 SUMMARIES: dict[str, str] = {
-    "ViolationRecorded": "A violation was recorded (version 1 of the record)",
-    "ViolationAmended": "A recorded violation was amended: a new version of the record",
-    "ViolationRevoked": "A violation was revoked; the measures it caused are lifted",
+    "ViolationRecorded": "A violation was recorded (version 1 of the record). schema_version 2 "
+                         "(record v2) adds registration_region and the record's place_code, "
+                         "procedure, published_at, persons and penalty type none; consumers "
+                         "accept 1 (read with place_code = the USCC's region, procedure "
+                         "ordinary) and 2",
+    "ViolationAmended": "A recorded violation was amended: a new version of the record. "
+                        "schema_version 2 as ViolationRecorded; consumers accept 1 and 2",
+    "ViolationRevoked": "A violation was revoked; the measures it caused are lifted. "
+                        "schema_version 2 as ViolationRecorded; consumers accept 1 and 2",
     "ViolationRejected": "A submission was refused; the rejections store keeps the reasons",
     "EntityRegistered": "An entity was registered, or created provisionally from a violation",
     "CreditChanged": "An entity's credit score or risk class changed",
