@@ -19,9 +19,9 @@ from pathlib import Path
 
 from rules import lawtexts
 from rules.errors import InvalidRulesFile
-from rules.periods import DURATION_KINDS, Periods
-from rules.vocabulary import (CATEGORIES, EFFECTS, LISTS, NO_PENALTY, PENALTY_TYPES, SECTORS,
-                              SUBJECTS)
+from rules.periods import DURATION_KINDS, Periods, add_months
+from rules.vocabulary import (CATEGORIES, EFFECTS, LISTS, NO_PENALTY, PENALTY_TYPES, POSITIONS,
+                              SECTORS, SUBJECTS)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "catalog" / "measures.json"
@@ -44,6 +44,11 @@ REFUSED_CONDITIONS = {
                   "penalty type or fine the basis names",
 }
 BASIS_KEYS = ("document", "number", "article", "item", "quote", "law_file")
+# From when a fixed term counts: the decision (default), or the listing (企业信息公示暂行条例
+# 第十八条: 「被列入……名单的企业的法定代表人、负责人，3年内……」).
+DURATION_FROM = ("decision", "listing")
+PERSON_KEYS = ("bars", "other_entities_only", "requires_personal_responsibility",
+               "on_early_removal")
 
 
 class InvalidCatalog(InvalidRulesFile):
@@ -61,6 +66,24 @@ class Measure:
     duration: dict
     bases: tuple[dict, ...]
     basic_list_item: str | None = None
+    # Person measures only (subject other than ``entity``): what the person may not take
+    # (``POSITIONS``), whether only at another enterprise than the one punished, whether the
+    # record must say the person bears personal responsibility, and whether an early removal
+    # from the list ends the bar (a reading, recorded with its reasoning and bases).
+    bars: tuple[str, ...] = ()
+    other_entities_only: bool = False
+    requires_personal_responsibility: bool = False
+    on_early_removal: dict | None = None
+
+    @property
+    def binds_persons(self) -> bool:
+        return self.subject != "entity"
+
+    @property
+    def ends_with_early_removal(self) -> bool:
+        """Whether credit repair's early removal from the list lifts it (entity measures that
+        follow the listing do; a person measure says so in ``on_early_removal``)."""
+        return self.on_early_removal is None or bool(self.on_early_removal.get("ends"))
 
     @property
     def legal_basis(self) -> str:
@@ -97,8 +120,31 @@ class Decision:
 
     @property
     def entity_measures(self) -> list[dict]:
-        """The measures that bind the entity: the only ones the engine imposes today."""
+        """The measures that bind the entity (its gate-keeping answer)."""
         return [m for m in self.measures if m["measure"].subject == "entity"]
+
+    @property
+    def person_measures(self) -> list[dict]:
+        """The measures that bind persons named on the record, each with ``persons``: the
+        persons it binds (``bound_persons``)."""
+        return [m for m in self.measures if m["measure"].binds_persons]
+
+
+def bound_persons(measure: Measure, record: dict) -> list[dict]:
+    """The persons of ``record`` (``persons``: role, person_id, personal_responsibility, ...) a
+    person measure binds: named in its subject role, identified (a person id: an unmigrated
+    document binds nobody until it is), and bearing personal responsibility where the basis
+    requires it (公司法 第一百七十八条（四）「并负有个人责任的」). One entry per person id."""
+    if not measure.binds_persons:
+        return []
+    chosen: dict[str, dict] = {}
+    for person in record.get("persons") or ():
+        if person.get("role") != measure.subject or not person.get("person_id"):
+            continue
+        if measure.requires_personal_responsibility and not person.get("personal_responsibility"):
+            continue
+        chosen.setdefault(person["person_id"], person)
+    return list(chosen.values())
 
 
 def _holds(key: str, values, facts: dict) -> bool:
@@ -132,6 +178,40 @@ def _check_basis(mid: str, index: int, basis, problems: list[str]) -> dict:
                 problems.append(f"{where}: document {basis['document']!r} is not the title of "
                                 f"{basis['law_file']} ({title!r})")
     return {key: basis.get(key) for key in BASIS_KEYS}
+
+
+def _check_person(mid: str, raw: dict, problems: list[str]) -> dict:
+    """The person fields of a measure: required on a person measure, refused on an entity's."""
+    given = [key for key in PERSON_KEYS if key in raw]
+    if raw.get("subject") == "entity":
+        if given:
+            problems.append(f"measure {mid}: {given} are for person measures only")
+        return {}
+    bars = raw.get("bars")
+    if not isinstance(bars, list) or not bars or any(b not in POSITIONS for b in bars):
+        problems.append(f"measure {mid}: a person measure needs 'bars', a non-empty list of "
+                        f"{', '.join(POSITIONS)}, got {bars!r}")
+        bars = []
+    for flag in ("other_entities_only", "requires_personal_responsibility"):
+        if not isinstance(raw.get(flag, False), bool):
+            problems.append(f"measure {mid}: {flag} must be true or false")
+    early = raw.get("on_early_removal")
+    counts_from_listing = (raw.get("duration") or {}).get("from") == "listing"
+    if counts_from_listing and early is None:
+        problems.append(f"measure {mid}: a person measure counted from a listing must say "
+                        f"whether an early removal ends it (on_early_removal: ends, reasoning, "
+                        f"bases): a reading of the law, recorded with its reasoning")
+    if early is not None:
+        if not isinstance(early, dict) or not isinstance(early.get("ends"), bool) \
+                or not str(early.get("reasoning") or "").strip() or not early.get("bases"):
+            problems.append(f"measure {mid}: on_early_removal needs ends (true or false), "
+                            f"reasoning and bases")
+        else:
+            early = {**early, "bases": tuple(_check_basis(f"{mid} on_early_removal", i, b, problems)
+                                             for i, b in enumerate(early["bases"]))}
+    return {"bars": tuple(bars), "other_entities_only": bool(raw.get("other_entities_only")),
+            "requires_personal_responsibility": bool(raw.get("requires_personal_responsibility")),
+            "on_early_removal": early}
 
 
 class Catalog:
@@ -207,9 +287,14 @@ class Catalog:
             elif duration["kind"] == "fixed_months" and not (
                     isinstance(duration.get("months"), int) and duration["months"] > 0):
                 problems.append(f"measure {mid}: fixed_months needs a positive whole 'months'")
+            if duration.get("from", "decision") not in DURATION_FROM:
+                problems.append(f"measure {mid}: duration 'from' must be one of {DURATION_FROM}")
+            elif duration.get("from") == "listing" and duration.get("kind") != "fixed_months":
+                problems.append(f"measure {mid}: only a fixed_months term counts from the listing")
+            person = _check_person(mid, raw, problems)
             measures[mid] = Measure(mid, raw.get("sector"), raw.get("effect"), raw.get("subject"),
                                     raw.get("action"), raw.get("department"), duration, checked,
-                                    raw.get("basic_list_item"))
+                                    raw.get("basic_list_item"), **person)
         triggers: list[Trigger] = []
         seen_triggers: set[str] = set()
         for memo in data.get("memoranda", []):
@@ -310,13 +395,19 @@ class Catalog:
             decision.measures.append({
                 "measure": measure, "trigger": trigger, "starts_at": starts, "ends_at": ends,
                 "reason": f"{trigger.id} ({trigger.description}) under {trigger.memorandum}",
+                "persons": bound_persons(measure, record),
             })
         decision.reason = ("triggers " + ", ".join(decision.rules)) if decision.rules else \
             "no trigger in the catalog matches these facts"
         return decision
 
     def window(self, measure: Measure, record: dict) -> tuple[datetime, datetime | None]:
-        """The measure's ``[start, end)`` for this record (``Periods.measure_window``)."""
+        """The measure's ``[start, end)`` for this record (``Periods.measure_window``; a fixed
+        term counted from the listing starts at ``listed_at``)."""
+        listing = record.get("listing")
+        if measure.duration.get("from") == "listing" and listing:
+            start = listing["listed_at"]
+            return start, add_months(start, measure.duration["months"])
         return self.periods.measure_window(measure.duration, record)
 
 

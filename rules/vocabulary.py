@@ -32,6 +32,10 @@ PENALTY_TYPES = (
     "fine",
     "confiscation",
     "licence_revocation",
+    # 吊销营业执照 and 责令关闭 (行政处罚法 第九条（三）（四）): 公司法 第一百七十八条（四）
+    # names them, not the revocation of any other licence.
+    "business_licence_revocation",
+    "ordered_closure",
     "licence_downgrade",
     "suspension",
     "occupational_ban",
@@ -57,8 +61,16 @@ SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "plat
            "honours", "supervision")
 # What a measure does (issue 18): only ``prohibit`` makes a gate-keeping answer say "may not pass".
 EFFECTS = ("prohibit", "stricter_review", "consideration", "supervision", "inform")
-# Whom it binds. The engine imposes entity measures only; person measures are catalog data
-# for the persons issue (21).
-SUBJECTS = ("entity", "legal_representative", "responsible_person", "director_manager",
-            "food_trade_role")
+# The persons a violation record names (contracts/violation.py ``persons``): 法定代表人, 负责人,
+# 董事, 监事, 高级管理人员, 直接负责的主管人员, 其他直接责任人员.
+PERSON_ROLES = ("legal_representative", "principal", "director", "supervisor", "senior_manager",
+                "responsible_manager", "responsible_staff")
+# Whom a measure binds: the entity, or the persons named on its record in that role (issue 21).
+SUBJECTS = ("entity",) + PERSON_ROLES
+# What a person measure bars a person from taking, as a registration or licence office asks it
+# (``POST /v1/persons:status``): 担任法定代表人 / 负责人 (企业信息公示暂行条例 第十八条), 担任董事、
+# 监事、高级管理人员 (公司法 第一百七十八条), 申请食品生产经营许可, 从事食品生产经营管理工作,
+# 担任食品安全管理人员 (食品安全法 第一百三十五条).
+POSITIONS = ("legal_representative", "principal", "director", "supervisor", "senior_manager",
+             "food_licence", "food_management", "food_safety_manager")
 RISK_CLASSES = ("A", "B", "C", "D")

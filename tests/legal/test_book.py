@@ -49,6 +49,10 @@ def test_case(case):
             want["effect"], want["subject"], want["sector"]), mid
         assert got[mid]["starts_at"] == instant(want["starts_at"]), mid
         assert got[mid]["ends_at"] == instant(want["ends_at"]), mid
+        # A person measure binds the persons of the record in its role (and, where the basis
+        # requires it, with personal responsibility); the book names them.
+        bound = sorted(p["name"] for p in got[mid]["persons"])
+        assert bound == sorted(want.get("persons", [])), mid
 
 
 def test_every_measure_has_a_positive_and_a_negative_case():
@@ -64,6 +68,13 @@ def test_every_trigger_has_a_positive_and_a_negative_case():
     negative = {rule for case in CASES for rule in ids if rule not in case["rules"]}
     assert ids - positive == set(), "triggers without a positive case"
     assert ids - negative == set(), "triggers without a negative case"
+
+
+def test_every_person_measure_binds_someone_in_the_book():
+    binding = {mid for case in CASES for mid, want in case["measures"].items()
+               if want.get("persons")}
+    persons = {mid for mid, m in CATALOG.measures.items() if m.binds_persons}
+    assert persons - binding == set(), "person measures no case shows binding a person"
 
 
 def test_the_book_is_not_the_catalog():

@@ -28,12 +28,14 @@ def test_default_catalog_is_valid_and_covers_every_sector_but_credit():
 
 def test_serious_listing_gives_order_44_art_15_effects_not_prohibitions_of_access():
     decision = Catalog.load().decide(load())
-    effects = {m["measure"].id: m["measure"].effect for m in decision.measures}
+    effects = {m["measure"].id: m["measure"].effect for m in decision.entity_measures}
     assert effects == {"SL-LIC": "consideration", "SL-PROC": "consideration",
                        "SL-SUP": "supervision", "SL-NCP": "stricter_review",
                        "SL-HON": "prohibit", "SL-HON-OTHER": "consideration",
                        "SL-TAX": "inform", "SL-PLAT": "inform"}
-    assert decision.rules == ["T-SL-1"]
+    assert decision.rules == ["T-SL-1", "T-SL-P"]
+    # the entity's legal representative and 负责人 (企业信息公示暂行条例 第十八条): persons
+    assert [m["measure"].id for m in decision.person_measures] == ["SL-LR", "SL-PR"]
     hon = Catalog.load().measures["SL-HON"]
     assert hon.bases[0]["article"] == "第十五条" and hon.bases[0]["item"] == "（四）"
     assert "不予授予市场监督管理部门荣誉称号等表彰奖励" in hon.legal_basis
@@ -80,7 +82,7 @@ def test_food_licence_revocation_prohibits_food_licences_for_five_years():
     record = load(listing=None, penalties=[{"type": "licence_revocation"}])
     decision = catalog.decide(record)
     by_id = {m["measure"].id: m for m in decision.measures}
-    assert set(by_id) == {"FL-ENT", "FL-LR", "FL-RP", "GP-EXCL"}
+    assert set(by_id) == {"FL-ENT", "FL-LR", "FL-RM", "FL-RS", "GP-EXCL"}
     assert [m["measure"].id for m in decision.entity_measures] == ["FL-ENT", "GP-EXCL"]
     assert by_id["FL-ENT"]["ends_at"] == add_months(record["decided_at"], 60)
     assert by_id["FL-LR"]["measure"].subject == "legal_representative"
@@ -160,3 +162,71 @@ def test_invalid_catalog_is_refused_with_the_problem_named(mutate, problem):
     with pytest.raises(InvalidCatalog) as info:
         Catalog.from_data(data)
     assert any(problem in p for p in info.value.problems), info.value.problems
+
+
+# -- person measures (issue 21) ---------------------------------------------------------------
+
+def _person(role, person_id, responsible=False):
+    return {"role": role, "name": "某人", "document_type": "resident_id_card",
+            "person_id": "p1_" + person_id * 64, "id_masked": "1****************0",
+            "personal_responsibility": responsible}
+
+
+def test_person_measures_name_what_they_bar_and_keep_a_verified_basis():
+    catalog = Catalog.load()
+    persons = {mid: m for mid, m in catalog.measures.items() if m.binds_persons}
+    assert set(persons) == {"FL-LR", "FL-RM", "FL-RS", "SL-LR", "SL-PR", "CL-LR"}
+    assert persons["SL-LR"].bars == ("legal_representative", "principal")
+    assert persons["SL-LR"].other_entities_only
+    assert persons["CL-LR"].bars == ("director", "supervisor", "senior_manager")
+    assert persons["CL-LR"].requires_personal_responsibility
+    assert all(m.bars and m.bases for m in persons.values())
+    # the early-removal rule is data with its reasoning and checked bases, not code
+    early = persons["SL-LR"].on_early_removal
+    assert early["ends"] is False and "第十六条" in early["reasoning"]
+    assert not persons["SL-LR"].ends_with_early_removal
+    assert all(b["quote"] for b in early["bases"])
+
+
+def test_a_person_measure_without_verified_basis_or_bars_is_refused():
+    data = copy.deepcopy(DATA)
+    measure = next(m for m in data["measures"] if m["id"] == "SL-LR")
+    measure["bases"][0]["quote"] = "法定代表人终身不得担任其他企业的法定代表人"
+    measure.pop("on_early_removal")
+    measure["bars"] = ["mayor"]
+    with pytest.raises(InvalidCatalog) as caught:
+        Catalog.from_data(data)
+    problems = " ".join(caught.value.problems)
+    assert "measure SL-LR basis 1" in problems
+    assert "on_early_removal" in problems and "'bars'" in problems
+
+
+def test_an_entity_measure_may_not_carry_person_fields():
+    data = copy.deepcopy(DATA)
+    next(m for m in data["measures"] if m["id"] == "FL-ENT")["bars"] = ["director"]
+    with pytest.raises(InvalidCatalog, match="FL-ENT.*person measures only"):
+        Catalog.from_data(data)
+
+
+def test_listing_bar_counts_from_the_listing_and_binds_by_role_and_id():
+    catalog = Catalog.load()
+    record = load()
+    record["persons"] = [_person("legal_representative", "a"), _person("director", "b"),
+                         {**_person("principal", "c"), "person_id": None}]
+    by_id = {m["measure"].id: m for m in catalog.decide(record).measures}
+    assert by_id["SL-LR"]["starts_at"] == record["listing"]["listed_at"]
+    assert by_id["SL-LR"]["ends_at"] == add_months(record["listing"]["listed_at"], 36)
+    assert [p["person_id"] for p in by_id["SL-LR"]["persons"]] == ["p1_" + "a" * 64]
+    assert by_id["SL-PR"]["persons"] == []  # an unidentified person binds nobody
+
+
+def test_company_law_bar_needs_personal_responsibility():
+    catalog = Catalog.load()
+    record = load(listing=None, category="product_quality",
+                  penalties=[{"type": "business_licence_revocation"}])
+    record["persons"] = [_person("legal_representative", "a", responsible=True),
+                         _person("legal_representative", "b", responsible=False)]
+    by_id = {m["measure"].id: m for m in catalog.decide(record).measures}
+    assert [p["person_id"] for p in by_id["CL-LR"]["persons"]] == ["p1_" + "a" * 64]
+    assert by_id["CL-LR"]["ends_at"] == add_months(record["decided_at"], 36)
+    assert "FL-LR" not in by_id  # a business licence is not a food licence
