@@ -61,10 +61,6 @@ SECTORS = ("market_access", "approvals", "credit", "taxes", "procurement", "plat
            "honours", "supervision")
 # What a measure does (issue 18): only ``prohibit`` makes a gate-keeping answer say "may not pass".
 EFFECTS = ("prohibit", "stricter_review", "consideration", "supervision", "inform")
-# The persons a violation record names (contracts/violation.py ``persons``): 法定代表人, 负责人,
-# 董事, 监事, 高级管理人员, 直接负责的主管人员, 其他直接责任人员.
-PERSON_ROLES = ("legal_representative", "principal", "director", "supervisor", "senior_manager",
-                "responsible_manager", "responsible_staff")
 # Whom a measure binds: the entity, or the persons named on its record in that role (issue 21).
 SUBJECTS = ("entity",) + PERSON_ROLES
 # What a person measure bars a person from taking, as a registration or licence office asks it
