@@ -35,6 +35,8 @@ PRODUCERS: dict[str, str] = {
     "RestrictionImposed": "restrictions",
     "RestrictionLifted": "restrictions",
     "SupervisionActionRecorded": "restrictions",
+    "PersonRestrictionImposed": "restrictions",
+    "PersonRestrictionLifted": "restrictions",
     "RecordRepaired": "repair",
     "ObjectionOpened": "repair",
     "ObjectionDecided": "repair",
@@ -62,6 +64,11 @@ SUMMARIES: dict[str, str] = {
                          "schema_version 2 as RestrictionImposed; consumers accept 1 and 2",
     "SupervisionActionRecorded": "Soft supervision tools were chosen instead of measures "
                                  "(proportionality rule)",
+    "PersonRestrictionImposed": "A person measure was imposed on a person id (a person the "
+                                "record names in the measure's role); not part of the "
+                                "entity's gate-keeping answer",
+    "PersonRestrictionLifted": "A person measure was lifted (revocation, amendment or repair "
+                               "of the record that caused it)",
 }
 
 # Routing key on the intake exchange -> (operation id, message name, payload schema, summary)

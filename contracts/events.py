@@ -13,8 +13,8 @@ from marshmallow import Schema, fields, post_load, pre_dump, validate
 
 from contracts.common import USCC, Instant
 from contracts.violation import ViolationSchema, registration_region
-from rules.vocabulary import (EFFECTS, RISK_CLASSES, SECTORS, SEVERITIES,  # noqa: F401
-                              SUBJECTS)
+from rules.vocabulary import (EFFECTS, PERSON_ROLES, POSITIONS, RISK_CLASSES,  # noqa: F401
+                              SECTORS, SEVERITIES, SUBJECTS)
 
 SCHEMA_VERSION = 1  # of every event type not named in VERSIONS
 # Event types at a later version: producers emit the last; consumers accept every version
@@ -161,6 +161,50 @@ class RestrictionLiftedSchema(RestrictionLiftedV1Schema):
     restriction = fields.Nested(RestrictionSchema, required=True)
 
 
+class CauseSchema(Schema):
+    """The entity whose record caused a person measure."""
+
+    uscc = USCC(required=True)
+    entity_name = fields.String(required=True)
+    violation_id = fields.String(required=True)
+    agency_code = fields.String(required=True)
+    document_number = fields.String(required=True)
+
+
+class PersonRestrictionSchema(Schema):
+    """PersonRestrictionImposed: a person measure on one person id (issue 21). Never in the
+    entity's gate-keeping answer: the entity's ``may_pass`` does not depend on it."""
+
+    restriction_id = fields.String(required=True)
+    person_id = fields.String(required=True, validate=validate.Regexp(r"^p1_[0-9a-f]{64}$"))
+    role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES),
+                         metadata={"description": "the person's role on the record"})
+    name = fields.String(required=True)
+    id_masked = fields.String(required=True)
+    measure_id = fields.String(required=True)
+    effect = fields.String(required=True, validate=validate.OneOf(EFFECTS))
+    bars = fields.List(fields.String(validate=validate.OneOf(POSITIONS)), required=True,
+                       metadata={"description": "the positions the person may not take"})
+    other_entities_only = fields.Boolean(required=True, metadata={
+        "description": "the bar spares the entity of the cause (其他企业)"})
+    action = fields.String(required=True)
+    bases = fields.List(fields.Nested(BasisSchema), required=True)
+    legal_basis = fields.String(required=True)
+    department = fields.String(required=True)
+    memorandum = fields.String(required=True)
+    cause = fields.Nested(CauseSchema, required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(allow_none=True)
+    rule = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class PersonRestrictionLiftedSchema(Schema):
+    restriction = fields.Nested(PersonRestrictionSchema, required=True)
+    lifted_at = Instant(required=True)
+    lift_reason = fields.String(required=True)
+
+
 class SupervisionActionSchema(Schema):
     uscc = USCC(required=True)
     violation_id = fields.String(required=True)
@@ -249,6 +293,8 @@ PAYLOADS: dict[str, type[Schema]] = {
     "RestrictionImposed": RestrictionSchema,
     "RestrictionLifted": RestrictionLiftedSchema,
     "SupervisionActionRecorded": SupervisionActionSchema,
+    "PersonRestrictionImposed": PersonRestrictionSchema,
+    "PersonRestrictionLifted": PersonRestrictionLiftedSchema,
     "RecordRepaired": RecordRepairedSchema,
     "ObjectionOpened": ObjectionSchema,
     "ObjectionDecided": ObjectionSchema,

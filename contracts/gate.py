@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from contracts.common import USCC, Instant
-from contracts.events import EFFECTS, SECTORS, SUBJECTS, BasisSchema
+from contracts.events import EFFECTS, POSITIONS, SECTORS, SUBJECTS, BasisSchema
 
 # restricted: a prohibition applies in some sector asked; measures_without_prohibition:
 # measures apply (stricter review, consideration, supervision, information), none prohibits.
@@ -40,7 +40,8 @@ class MeasureViewSchema(Schema):
         "prohibit: the entity may not pass; stricter_review, consideration, supervision, "
         "inform: told as what they are, they do not bar"))
     subject = fields.String(required=True, validate=validate.OneOf(SUBJECTS), **_doc(
-        "whom the measure binds (the engine imposes entity measures only)"))
+        "whom the measure binds: here always the entity (person measures are answered to "
+        "registrars by POST /v1/persons:status, never here)"))
     bases = fields.List(fields.Nested(BasisSchema), required=True, **_doc(
         "document, number, article, item, the sentence relied on verbatim, law file; empty "
         "for a restriction imposed before catalog format 2"))
@@ -158,8 +159,23 @@ class AnswerSummarySchema(Schema):
                           values=fields.Nested(SectorSummarySchema), required=True)
 
 
+class PositionSummarySchema(Schema):
+    may_take = fields.Boolean(required=True)
+    restriction_ids = fields.List(fields.String(), required=True)
+
+
+class PersonSummarySchema(Schema):
+    """What the audit keeps of one person's answer (``POST /v1/persons:status``): no number."""
+
+    person_id = fields.String(required=True)
+    for_uscc = USCC(required=True, allow_none=True)
+    positions = fields.Dict(keys=fields.String(validate=validate.OneOf(POSITIONS)),
+                            values=fields.Nested(PositionSummarySchema), required=True)
+
+
 class AnswerSubstanceSchema(Schema):
-    """A single answer's summary, or for a batch ``{as_of, results}``."""
+    """A single answer's summary, or for a batch ``{as_of, results}``, or for a registrar's
+    person check ``{as_of, purpose, persons}``."""
 
     uscc = USCC()
     as_of = Instant(required=True)
@@ -168,6 +184,8 @@ class AnswerSubstanceSchema(Schema):
     sectors = fields.Dict(keys=fields.String(validate=validate.OneOf(SECTORS)),
                           values=fields.Nested(SectorSummarySchema))
     results = fields.List(fields.Nested(AnswerSummarySchema))
+    purpose = fields.String()
+    persons = fields.List(fields.Nested(PersonSummarySchema))
 
 
 class AuditedAnswerSchema(Schema):

@@ -25,7 +25,7 @@ from marshmallow import Schema, fields, validate
 
 from contracts.common import ProblemSchema
 from contracts.events import FieldErrorSchema
-from contracts import gate, intake, notifications, registry, repair, scoring
+from contracts import gate, intake, notifications, persons, registry, repair, scoring
 from contracts.violation import AmendmentSchema, ViolationSchema
 
 API_VERSION = "1.0.0"
@@ -324,7 +324,7 @@ endpoint("violations", "GET", "/v1/rejections", handler="list_rejections",
          query=intake.RejectionsQuerySchema, response=intake.RejectionListSchema)
 
 # --- scoring --------------------------------------------------------------------------------
-_EVERYONE = ("agency", "gatekeeper", "platform", "regulator")
+_EVERYONE = ("agency", "gatekeeper", "platform", "regulator", "registrar")  # scoring: every role
 endpoint("scoring", "GET", "/v1/scores/<string:code>", handler="get_score",
          roles=("regulator",), summary="Credit score, risk class and their explanation",
          response=scoring.ScoreViewSchema)
@@ -379,9 +379,21 @@ endpoint("restrictions", "GET", "/v1/changes", handler="get_changes",
          summary="Imposed and lifted restrictions in change order (follow with the cursor)",
          query=gate.ChangesQuerySchema, response=gate.ChangesPageSchema)
 endpoint("restrictions", "GET", "/v1/answers/<string:answer_id>", handler="get_answer",
-         roles=("gatekeeper", "regulator"),
-         summary="What a gate-keeper was told (a gate-keeper sees only its own answers)",
+         roles=("gatekeeper", "regulator", "registrar"),
+         summary="What a gate-keeper or registrar was told (each sees only its own answers)",
          response=gate.AuditedAnswerSchema, errors={404: "no such answer for this caller"})
+endpoint("restrictions", "POST", "/v1/persons:status", handler="post_persons_status",
+         roles=("registrar",),
+         summary="May these persons take these positions (legal representative, director, "
+                 "food roles, ...), and why not (audited: keep answer_id)",
+         request=persons.PersonsStatusRequestSchema, response=persons.PersonsStatusAnswerSchema,
+         description="Identity documents go in the body, never in the path; at most 1,000 a "
+                     "request; `purpose` is required and stored with the answer. Person "
+                     "measures are never part of an entity's status.")
+endpoint("restrictions", "GET", "/v1/persons/changes", handler="get_person_changes",
+         roles=("registrar",),
+         summary="Imposed and lifted person measures in change order (registrars only)",
+         query=gate.ChangesQuerySchema, response=persons.PersonChangesPageSchema)
 endpoint("restrictions", "GET", "/v1/ping", handler="ping", roles=("gatekeeper", "regulator"),
          summary="A no-op on the gate-keeping server (benchmark baseline)",
          response=gate.PingSchema)

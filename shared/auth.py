@@ -16,6 +16,8 @@ Roles:
 - ``gatekeeper``: queries restriction status; its answers are audited under its name;
 - ``platform``: receives notices and posts feedback for its own merchants (subject = platform id);
 - ``regulator``: risk classes, inspection plans, repair and objection decisions;
+- ``registrar``: registration and licence offices: whether a person may take a position
+  (``POST /v1/persons:status``) and the person-measure feed; its answers are audited;
 - ``administrator``: catalog, keys, dead letters; admitted everywhere.
 
 A verified key is cached in the process for ``AUTH_CACHE_SECONDS`` (default 60): revocation
@@ -40,7 +42,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import connect, database_name
 
-ROLES = ("agency", "gatekeeper", "platform", "regulator", "administrator")
+ROLES = ("agency", "gatekeeper", "platform", "regulator", "registrar", "administrator")
 ADMIN = "administrator"
 PRINCIPAL_KEY = "principal"
 # A retried or dead-lettered intake message carries who was admitted, signed, never the key.

@@ -16,6 +16,8 @@ from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
 from rules.measures import Catalog
+from services.restrictions.persons import PersonMeasures
+from services.restrictions.persons import ensure_indexes as ensure_person_indexes
 
 PRODUCER = "restrictions"
 
@@ -26,6 +28,7 @@ def ensure_indexes(db) -> None:
     db.restrictions.create_index("changed_at")
     db.restrictions.create_index("ends_at")
     db.sources.create_index("uscc")
+    ensure_person_indexes(db)
 
 
 def restriction_id(violation_id: str, measure_id: str, generation: int = 0) -> str:
@@ -92,8 +95,7 @@ class Reconciler:
             decision = self.catalog.decide(facts, entity.get("risk_class"))
             if decision.soft_tools:
                 self._supervise(violation_id, record, decision)
-            # Person measures (subject other than the entity) are catalog data for the persons
-            # issue: the engine imposes the entity's measures only.
+            # Person measures (subject a person role) go on the person ids, apart (persons.py).
             desired = {m["measure"].id: m for m in decision.entity_measures}
         now = datetime.now(timezone.utc)
         # The source document lists the measures in force for it (the restrictions collection
@@ -111,7 +113,11 @@ class Reconciler:
             lifted += self.lift(rid, reason, now)
             removed.append(measure_id)
         self._mark_imposed(violation_id, set(desired), set(removed))
-        return {"imposed": imposed, "lifted": lifted}
+        persons_imposed, persons_lifted = PersonMeasures(
+            self.db, self.outbox, self.catalog, self.correlation_id).reconcile(
+            violation_id, source, record, lambda mid: self.lift_reason_for(mid, source), now)
+        return {"imposed": imposed, "lifted": lifted, "persons_imposed": persons_imposed,
+                "persons_lifted": persons_lifted}
 
     def _mark_imposed(self, violation_id: str, present: set, removed: set) -> None:
         """Record which measures are in force for a violation (after the writes they name, so

@@ -14,8 +14,14 @@ import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
+from marshmallow import ValidationError
+
+from contracts.common import field_errors
 from contracts.events import read_event
+from contracts.persons import PersonsStatusRequestSchema
 from contracts.violation import ViolationSchema
+from shared import identity as identity_documents
+from shared.identity import IdentityKey
 from shared.outbox import Outbox
 from shared.auth import Caller
 from shared.entrypoints import (broadcast_handler, event_handler, http, json_response,
@@ -28,6 +34,7 @@ from shared.store import apply_versioned
 from rules import loader
 from rules.measures import InvalidCatalog, orphans
 from services.restrictions import gate
+from services.restrictions import persons as person_measures
 from services.restrictions.audit import Audit, find_answer, summary
 from services.restrictions.lifecycle import Reconciler, ensure_indexes
 from services.restrictions.projection import StatusProjection
@@ -77,6 +84,9 @@ class RestrictionsService:
     log = Log()
     caller = Caller()
     correlation_id = CorrelationId()
+    # POST /v1/persons:status receives identity documents: this service keys them into person
+    # ids (docs/personal-data.md: the third holder of the key); numbers are never stored.
+    identity = IdentityKey()
 
     def _reconciler(self) -> Reconciler:
         return Reconciler(self.db, CATALOG, self.dispatch, self.correlation_id, self.projection)
@@ -313,12 +323,58 @@ class RestrictionsService:
         cursor = _encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs else since
         return json_response(200, {"changes": changes, "next": cursor})
 
-    @http("GET", "/v1/answers/<string:answer_id>", roles=("gatekeeper", "regulator"))
+    # -- registration and licence offices: persons (issue 21) -------------------------------
+    @http("POST", "/v1/persons:status", roles=("registrar",))
+    def post_persons_status(self, request):
+        """Per person and position: may take it at ``as_of``, or the measures that say no."""
+        try:
+            data = PersonsStatusRequestSchema().load(read_json(request))
+        except ValidationError as exc:
+            return problem(400, "invalid request", field_errors(exc.messages))
+        as_of = data.get("as_of") or datetime.now(timezone.utc)
+        results = []
+        for asked in data["persons"]:
+            doc = identity_documents.document(asked["document_type"], asked.pop("id_number"),
+                                              asked.get("issuing_country"))
+            person = self.identity.protect(doc)
+            results.append(person_measures.answer(
+                {"person_id": person["person_id"], "id_masked": person["id_masked"],
+                 "document_type": person["document_type"]},
+                person_measures.restrictions_of(self.db, person["person_id"]),
+                data.get("positions"), as_of, asked.get("for_uscc")))
+        body = {"as_of": as_of, "purpose": data["purpose"], "results": results}
+        answer_id = self.audit.write({
+            "asked_by": f"{self.caller.role}:{self.caller.subject}",
+            "asked_at": datetime.now(timezone.utc), "path": request.path, "query": "",
+            "catalog_version": CATALOG.version, "correlation_id": self.correlation_id,
+            "answer": {"as_of": as_of, "purpose": data["purpose"],
+                       "persons": [person_measures.summary(r) for r in results]}})
+        self.log.info("persons checked", answer_id=answer_id, count=len(results),
+                      barred=sum(not r["may_take_all"] for r in results))
+        return json_response(200, {"answer_id": answer_id, "catalog_version": CATALOG.version,
+                                   **body})
+
+    @http("GET", "/v1/persons/changes", roles=("registrar",))
+    def get_person_changes(self, request):
+        """The registrar feed: person measures imposed and lifted, in change order (never in
+        ``/v1/changes``, which gate-keepers read)."""
+        query, limit, errors = _feed_query(request.args)
+        if errors:
+            return problem(400, "invalid query", errors)
+        docs = list(self.db.person_restrictions.find(query, {"event_ids": 0})
+                    .sort([("changed_at", 1), ("_id", 1)]).limit(limit))
+        cursor = (_encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs
+                  else request.args.get("since"))
+        return json_response(200, {"changes": [person_measures.change(d) for d in docs],
+                                   "next": cursor})
+
+    @http("GET", "/v1/answers/<string:answer_id>", roles=("gatekeeper", "regulator", "registrar"))
     def get_answer(self, request, answer_id):
         doc = find_answer(self.db.audit, answer_id)
-        if doc is None or (self.caller.role == "gatekeeper"
-                           and doc.get("asked_by") != f"gatekeeper:{self.caller.subject}"):
-            return problem(404, f"no answer {answer_id}")  # another gate-keeper's answer
+        own = f"{self.caller.role}:{self.caller.subject}"
+        if doc is None or (self.caller.role in ("gatekeeper", "registrar")
+                           and doc.get("asked_by") != own):
+            return problem(404, f"no answer {answer_id}")  # another caller's answer
         return json_response(200, doc)
 
     @http("GET", "/v1/ping", roles=("gatekeeper", "regulator"))
@@ -358,6 +414,27 @@ class RestrictionsService:
             "correlation_id": self.correlation_id})
         return {"answer_id": answer_id, "catalog_version": version_id,
                 "catalog_in_force": version, **body}
+
+
+def _feed_query(args) -> tuple[dict, int, list[dict]]:
+    """``since`` and ``limit`` of a change feed: the store query, the limit, the errors."""
+    errors, query, limit = [], {}, 100
+    try:
+        # 1-1,000: ``limit(0)`` is "no limit" to the store (the whole feed in one answer)
+        limit = int(args.get("limit", 100))
+        if not 1 <= limit <= 1000:
+            raise ValueError
+    except ValueError:
+        errors.append({"field": "limit", "problem": "must be a whole number from 1 to 1000"})
+    try:
+        if args.get("since"):
+            at, rid = _decode_cursor(args["since"])
+            query = {"$or": [{"changed_at": {"$gt": at}},
+                             {"changed_at": at, "_id": {"$gt": rid}}]}
+    except ValueError:
+        errors.append({"field": "since",
+                       "problem": "must be the `next` cursor of a previous answer"})
+    return query, limit, errors
 
 
 def _encode_cursor(at: datetime, restriction_id: str) -> str:

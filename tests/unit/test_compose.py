@@ -287,13 +287,14 @@ def test_single_node_settings_parse_the_same_way(services, name):
     assert parse_uri(env["MONGO_URI"])["options"]["replicaSet"] == "rs0"
 
 
-@pytest.mark.parametrize("name", ["registry", "violations", "registry-cluster",
-                                  "violations-cluster"])
+@pytest.mark.parametrize("name", ["registry", "violations", "restrictions", "registry-cluster",
+                                  "violations-cluster", "restrictions-cluster"])
 def test_the_identity_key_holders_require_the_key_and_no_one_else_gets_it(services, name):
     """No default secret: compose refuses to start them without LIANCHEN_PII_KEY
     (``${VAR:?message}``); the services that never see a document do not get it."""
     value = str(env_of(services[name]).get("LIANCHEN_PII_KEY", ""))
     assert re.fullmatch(r"\$\{LIANCHEN_PII_KEY:\?[^}]+\}", value), value
-    others = [n for n, s in services.items() if n.split("-")[0] not in ("registry", "violations")]
+    others = [n for n, s in services.items()
+              if n.split("-")[0] not in ("registry", "violations", "restrictions")]
     assert not [n for n in others if "LIANCHEN_PII_KEY" in env_of(services[n])]
     assert not [n for n, s in services.items() if "LIANCHEN_DEV" in env_of(s)]
