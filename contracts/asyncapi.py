@@ -37,6 +37,7 @@ PRODUCERS: dict[str, str] = {
     "SupervisionActionRecorded": "restrictions",
     "PersonRestrictionImposed": "restrictions",
     "PersonRestrictionLifted": "restrictions",
+    "BarredAppointmentRecorded": "registry",
     "RecordRepaired": "repair",
     "ObjectionOpened": "repair",
     "ObjectionDecided": "repair",

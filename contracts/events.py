@@ -205,6 +205,21 @@ class PersonRestrictionLiftedSchema(Schema):
     lift_reason = fields.String(required=True)
 
 
+class BarredAppointmentRecordedSchema(Schema):
+    """A registration recorded an appointment of a person barred from the position (issue 21):
+    kept, since it happened, and flagged for regulators, with the override reason if given."""
+
+    uscc = USCC(required=True)
+    role = fields.String(required=True)
+    person_id = fields.String(required=True)
+    id_masked = fields.String(required=True)
+    effective_from = Instant(required=True)
+    restriction_ids = fields.List(fields.String(), required=True)
+    legal_basis = fields.String(required=True)
+    override_reason = fields.String(allow_none=True, load_default=None)
+    recorded_by = fields.String(required=True)
+
+
 class SupervisionActionSchema(Schema):
     uscc = USCC(required=True)
     violation_id = fields.String(required=True)
@@ -295,6 +310,7 @@ PAYLOADS: dict[str, type[Schema]] = {
     "SupervisionActionRecorded": SupervisionActionSchema,
     "PersonRestrictionImposed": PersonRestrictionSchema,
     "PersonRestrictionLifted": PersonRestrictionLiftedSchema,
+    "BarredAppointmentRecorded": BarredAppointmentRecordedSchema,
     "RecordRepaired": RecordRepairedSchema,
     "ObjectionOpened": ObjectionSchema,
     "ObjectionDecided": ObjectionSchema,

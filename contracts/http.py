@@ -256,9 +256,20 @@ def response_errors(service: str, method: str, path: str, status: int, body) -> 
 
 # --- registry -------------------------------------------------------------------------------
 endpoint("registry", "PUT", "/v1/registry/entities/<string:code>", handler="put_entity",
-         roles=("regulator",), summary="Register or update an entity (full view returned)",
+         roles=("regulator", "registrar"),
+         summary="Register or update an entity (full view returned)",
          request=registry.EntitySchema, response=registry.EntityViewSchema,
-         also={201: "registered: the code was unknown"})
+         also={201: "registered: the code was unknown"},
+         description="Appointments (legal representative, officers) are kept with their "
+                     "dates (GET .../appointments). An appointment of a person a person "
+                     "measure bars from the position is recorded, flagged in "
+                     "`barred_appointments` with the bar, and alerts regulators "
+                     "(BarredAppointmentRecorded); `override_reason` is recorded with it.")
+endpoint("registry", "GET", "/v1/registry/entities/<string:code>/appointments",
+         handler="get_appointments", roles=("regulator",),
+         summary="Who held which position at the entity, from when to when, and any bar flag",
+         query=registry.AppointmentsQuerySchema, response=registry.AppointmentsAnswerSchema,
+         errors={404: "the entity is not registered"})
 endpoint("registry", "POST", "/v1/registry/entities/<string:code>/memberships",
          handler="post_membership", roles=("platform", "regulator"),
          summary="Record that the entity sells on a platform (replaces that platform's shop)",

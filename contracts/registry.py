@@ -25,11 +25,28 @@ class EntityRepresentativeSchema(LegalRepresentativeSchema):
                               **_doc("stored only as the person id and a mask"))
 
 
+# The positions the registry records with their history (issue 21).
+OFFICER_ROLES = ("principal", "director", "supervisor", "senior_manager")
+
+
+class OfficerSchema(EntityRepresentativeSchema):
+    """A 负责人, director, supervisor or senior manager: a document like the legal
+    representative's, kept only as the person id and the mask."""
+
+    role = fields.String(required=True, validate=validate.OneOf(OFFICER_ROLES))
+
+
 class EntitySchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     industry = fields.String(load_default=None, validate=validate.Length(max=100))
     status = fields.String(load_default="operating", validate=validate.OneOf(ENTITY_STATUSES))
     legal_representative = fields.Nested(EntityRepresentativeSchema, load_default=None)
+    officers = fields.List(fields.Nested(OfficerSchema), validate=validate.Length(max=50), **_doc(
+        "the entity's 负责人, directors, supervisors and senior managers; absent: unchanged"))
+    effective_from = Instant(**_doc("when the registered appointments take effect (default: "
+                                    "now); the history ends the replaced ones then"))
+    override_reason = fields.String(validate=validate.Length(min=5, max=500), **_doc(
+        "why an appointment of a barred person is registered anyway: recorded with its flag"))
 
 
 class MembershipSchema(StrictSchema):
@@ -56,6 +73,56 @@ class RepresentativeViewSchema(Schema):
     person_id = fields.String(allow_none=True, **_doc(
         "full view only; null for a record not yet migrated (docs/personal-data.md)"))
     unmigrated = fields.Boolean()
+
+
+class OfficerViewSchema(RepresentativeViewSchema):
+    role = fields.String(required=True, validate=validate.OneOf(OFFICER_ROLES))
+
+
+class BarFlagSchema(Schema):
+    """A person measure that bars the appointed person from the position (the appointment is
+    recorded anyway, flagged; BarredAppointmentRecorded tells regulators)."""
+
+    restriction_id = fields.String(required=True)
+    measure_id = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+    ends_at = Instant(required=True, allow_none=True)
+    cause_uscc = USCC(required=True, **_doc("the entity whose record caused the bar"))
+
+
+class BarredAppointmentSchema(Schema):
+    role = fields.String(required=True)
+    person_id = fields.String(required=True)
+    id_masked = fields.String(required=True)
+    flags = fields.List(fields.Nested(BarFlagSchema), required=True)
+    override_reason = fields.String(required=True, allow_none=True)
+
+
+class AppointmentViewSchema(Schema):
+    uscc = USCC(required=True)
+    role = fields.String(required=True)
+    person_id = fields.String(required=True)
+    name = fields.String(required=True)
+    id_masked = fields.String(required=True)
+    document_type = fields.String(required=True, allow_none=True)
+    from_ = Instant(required=True, data_key="from", **_doc("when the appointment took effect"))
+    to = Instant(required=True, allow_none=True, **_doc("null: current"))
+    recorded_at = Instant(required=True)
+    recorded_by = fields.String(required=True)
+    ended_by = fields.String()
+    flags = fields.List(fields.Nested(BarFlagSchema), required=True)
+    override_reason = fields.String(required=True, allow_none=True)
+
+
+class AppointmentsAnswerSchema(Schema):
+    uscc = USCC(required=True)
+    appointments = fields.List(fields.Nested(AppointmentViewSchema), required=True,
+                               **_doc("every appointment ever recorded, earliest first"))
+
+
+class AppointmentsQuerySchema(Schema):
+    purpose = fields.String(required=True, validate=validate.Length(min=5, max=200), **_doc(
+        "why the caller looks the entity's persons up; logged with who asked (person_access)"))
 
 
 class EntityViolationSchema(Schema):
@@ -86,6 +153,11 @@ class EntityViewSchema(Schema):
     violations = fields.List(fields.Nested(EntityViolationSchema), required=True,
                              **_doc("newest decision first"))
     memberships = fields.List(fields.Nested(MembershipViewSchema), required=True)
+    officers = fields.List(fields.Nested(OfficerViewSchema), **_doc(
+        "current 负责人, directors, supervisors, senior managers (names masked in the public "
+        "view); their history: GET .../appointments"))
+    barred_appointments = fields.List(fields.Nested(BarredAppointmentSchema), **_doc(
+        "answer to a registration only: the appointments it recorded of barred persons"))
 
 
 class EntityQuerySchema(Schema):

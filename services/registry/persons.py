@@ -2,15 +2,17 @@
 them, who looked them up and why, and deletion once nothing refers to them and the retention
 period of ``catalog/personal_data.json`` has passed.
 
-A person "ends" when no active violation names them and no entity has them as its legal
-representative (person measures, issue 21, are not there yet: when they come, an active one
-keeps the person too). ``ended_at`` is when that was first seen.
+A person "ends" when no active violation names them, no entity has them as its legal
+representative or in a current appointment (``appointments``), and no person measure on them
+is in force (``person_bars``, from restrictions' events). ``ended_at`` is when that was first
+seen.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 from rules.personal_data import Retention
+from services.registry.appointments import active_bar_count
 
 def ensure_indexes(db) -> None:
     db.entity_violations.create_index("person_id")
@@ -30,7 +32,9 @@ def refresh(db, person_id: str | None, rep: dict | None = None, now=None) -> Non
                      "name": rep["name"], "updated_at": now},
             "$setOnInsert": {"created_at": now}}, upsert=True)
     current = (db.entity_violations.count_documents({"person_id": person_id, "status": "active"})
-               + db.entities.count_documents({"legal_representative.person_id": person_id}))
+               + db.entities.count_documents({"legal_representative.person_id": person_id})
+               + db.appointments.count_documents({"person_id": person_id, "to": None})
+               + active_bar_count(db, person_id, now))
     if current:
         db.persons.update_one({"_id": person_id}, {"$unset": {"ended_at": ""}})
     else:

@@ -9,11 +9,12 @@ from nameko.timer import timer
 
 from contracts.common import USCC, field_errors
 from contracts.events import make_event, read_event
-from contracts.registry import EntityQuerySchema, EntitySchema, MembershipSchema, PersonQuerySchema
+from contracts.registry import (AppointmentsQuerySchema, EntityQuerySchema, EntitySchema,
+                                MembershipSchema, PersonQuerySchema)
 from rules import loader, uscc as uscc_codes
 from shared.outbox import Outbox
 from shared.entrypoints import event_handler, http, json_response, problem, read_json
-from services.registry import persons
+from services.registry import appointments, persons
 from shared import identity as identity_documents
 from shared.auth import Caller
 from shared.identity import PERSON_ID, IdentityKey
@@ -30,6 +31,7 @@ def ensure_indexes(db) -> None:
     # Memberships live on the entity document: the notification path reads them by id.
     db.entity_violations.create_index("uscc")
     persons.ensure_indexes(db)
+    appointments.ensure_indexes(db)
 
 
 RETENTION = loader.load().personal_data  # refuses to start on an invalid catalog file
@@ -82,6 +84,20 @@ class RegistryService:
         if previous.get("person_id") not in (None, rep.get("person_id")):  # amended away
             persons.refresh(self.db, previous["person_id"])
 
+    # person measures (restrictions): what a registration of an appointment is checked against
+    @event_handler("restrictions", "PersonRestrictionImposed")
+    def on_person_restriction_imposed(self, body):
+        _, payload = read_event(body)
+        appointments.remember_bar(self.db, payload)
+        persons.refresh(self.db, payload["person_id"])
+
+    @event_handler("restrictions", "PersonRestrictionLifted")
+    def on_person_restriction_lifted(self, body):
+        _, payload = read_event(body)
+        appointments.remember_bar(self.db, payload["restriction"], payload["lifted_at"],
+                                  payload["lift_reason"])
+        persons.refresh(self.db, payload["restriction"]["person_id"])
+
     def _ensure_entity(self, code: str, name: str) -> None:
         """A violation against an unknown code creates a provisional entity."""
         facts = uscc_codes.facts(code)
@@ -102,7 +118,7 @@ class RegistryService:
             self.log.info("provisional entity created", uscc=uscc_codes.mask(code))
 
     # -- HTTP ------------------------------------------------------------------------------
-    @http("PUT", "/v1/registry/entities/<string:code>", roles=("regulator",))
+    @http("PUT", "/v1/registry/entities/<string:code>", roles=("regulator", "registrar"))
     def put_entity(self, request, code):
         code = _code(code)
         raw = read_json(request)
@@ -122,22 +138,91 @@ class RegistryService:
                 link_legacy(self.db, self.identity, identity_documents.document(
                     "resident_id_card", raw["legal_representative"]["id_number"]).number,
                     rep["person_id"])
+        officers = data.get("officers")
+        if officers is not None:
+            fields_["officers"] = officers
+            for given, officer in zip(raw.get("officers") or [], officers):
+                if officer["document_type"] == "resident_id_card":
+                    link_legacy(self.db, self.identity, identity_documents.document(
+                        "resident_id_card", given["id_number"]).number, officer["person_id"])
         event = make_event("EntityRegistered", {
             "uscc": code, "name": data["name"], "provisional": False,
             "region_code": facts.region_code, "entity_type": facts.entity_type},
             producer=self.name, correlation_id=self.correlation_id)
+        effective = data.get("effective_from") or now
+        positions_given = {"legal_representative"} | (
+            set(appointments.POSITIONS_HELD) - {"legal_representative"}
+            if officers is not None else set())
         with store_lock(self.db.entities, code), \
                 Outbox(self.db, self.dispatch).staged(self.db.entities, code, [event]):
-            before = self.db.entities.find_one({"_id": code}, {"legal_representative": 1}) or {}
+            before = self.db.entities.find_one(
+                {"_id": code}, {"legal_representative": 1, "officers": 1}) or {}
             result = self.db.entities.update_one(
                 {"_id": code}, {"$set": fields_, "$setOnInsert": {"created_at": now},
                                 "$push": {"event_ids": event["event_id"]}}, upsert=True)
-        if rep:
-            persons.refresh(self.db, rep["person_id"], rep)
-        old = (before.get("legal_representative") or {}).get("person_id")
-        if old and old != (rep or {}).get("person_id"):
-            persons.refresh(self.db, old)
-        return json_response(201 if result.upserted_id else 200, self._entity(code, public=False))
+            opened = appointments.record(
+                self.db, code, appointments.named(rep, officers if officers is not None
+                                                  else before.get("officers")),
+                positions_given, effective, self.caller.encode(), data.get("override_reason"),
+                now)
+        barred = self._flag_barred(code, opened, effective)
+        touched = {p["person_id"] for p in [rep or {}, *(officers or []),
+                                            before.get("legal_representative") or {},
+                                            *(before.get("officers") or [])]
+                   if p.get("person_id")}
+        for person_id in touched:
+            named = next((p for p in [rep or {}, *(officers or [])]
+                          if p.get("person_id") == person_id), None)
+            persons.refresh(self.db, person_id, named)
+        body = self._entity(code, public=False)
+        body["barred_appointments"] = barred
+        return json_response(201 if result.upserted_id else 200, body)
+
+    def _flag_barred(self, code: str, opened: list[dict], effective) -> list[dict]:
+        """Each appointment of a barred person: named in the answer, and an event for
+        regulators (BarredAppointmentRecorded, through the outbox: it is not lost)."""
+        barred = []
+        for appointment in opened:
+            if not appointment["flags"]:
+                continue
+            flags = appointment["flags"]
+            barred.append({"role": appointment["role"], "person_id": appointment["person_id"],
+                           "id_masked": appointment["id_masked"], "flags": flags,
+                           "override_reason": appointment["override_reason"]})
+            event = make_event("BarredAppointmentRecorded", {
+                "uscc": code, "role": appointment["role"],
+                "person_id": appointment["person_id"], "id_masked": appointment["id_masked"],
+                "effective_from": effective,
+                "restriction_ids": [f["restriction_id"] for f in flags],
+                "legal_basis": "; ".join(sorted({f["legal_basis"] for f in flags})),
+                "override_reason": appointment["override_reason"],
+                "recorded_by": appointment["recorded_by"]}, producer=self.name,
+                correlation_id=self.correlation_id,
+                event_id=f"barred:{appointment['_id']}"[:120])
+            with Outbox(self.db, self.dispatch).staged(self.db.appointments,
+                                                       appointment["_id"], [event]):
+                self.db.appointments.update_one({"_id": appointment["_id"]},
+                                                {"$addToSet": {"event_ids": event["event_id"]}})
+            self.log.warning("barred appointment recorded", uscc=uscc_codes.mask(code),
+                             role=appointment["role"], person_id=appointment["person_id"],
+                             measures=[f["measure_id"] for f in flags],
+                             override=bool(appointment["override_reason"]))
+        return barred
+
+    @http("GET", "/v1/registry/entities/<string:code>/appointments", roles=("regulator",))
+    def get_appointments(self, request, code):
+        """Every appointment at the entity (legal representatives, 负责人, directors,
+        supervisors, senior managers) with its dates and flags: names persons, so a purpose."""
+        code = _code(code)
+        query = AppointmentsQuerySchema().load(dict(request.args))
+        if self.db.entities.find_one({"_id": code}, {"_id": 1}) is None:
+            return problem(404, f"entity {code} is not registered")
+        found = appointments.history(self.db, code)
+        for person_id in sorted({a["person_id"] for a in found}):
+            persons.look_up(self.db, person_id, self.caller.encode(), query["purpose"])
+        self.log.info("appointments looked up", uscc=uscc_codes.mask(code),
+                      asked_by=self.caller.encode(), purpose=query["purpose"], count=len(found))
+        return json_response(200, {"uscc": code, "appointments": found})
 
     @http("POST", "/v1/registry/entities/<string:code>/memberships", roles=("platform", "regulator"))
     def post_membership(self, request, code):
@@ -227,6 +312,11 @@ class RegistryService:
             if public:
                 rep["name"] = mask_name(rep["name"])
                 rep.pop("person_id", None)
+        for officer in doc.get("officers") or []:
+            officer.pop("legacy_ref", None)
+            if public:
+                officer["name"] = mask_name(officer["name"])
+                officer.pop("person_id", None)
         doc["violations"] = [
             {k: v for k, v in d.items() if k != "uscc"} | {"violation_id": d["_id"]}
             for d in self.db.entity_violations.find({"uscc": code}).sort("decided_at", -1)

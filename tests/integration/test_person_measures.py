@@ -1,16 +1,21 @@
 """Person measures against the real broker and store (issue 21): a violation record naming
 persons, the measures imposed on their person ids, a registrar's ``POST /v1/persons:status``,
 the registrar-only feed, lifting by revocation and repair, and the entity's gate unchanged."""
+import socket
 from datetime import datetime, timezone
 
 import pytest
+from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 
 from contracts.events import make_event
 from contracts.persons import PersonsStatusAnswerSchema
+from contracts.registry import AppointmentsAnswerSchema
+from services.registry.service import RegistryService
 from shared import identity
 from tests.factories import violation
+from tests.integration.conftest import wait_for
 from tests.integration.test_restrictions import restrictions, send, status  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -192,3 +197,85 @@ def test_bad_requests_name_the_field(restrictions, make_session):
         assert P not in response.text
     assert registrar.get("/v1/persons/changes", params={"since": "bad"}).status_code == 400
     assert registrar.get("/v1/persons/changes", params={"limit": 0}).status_code == 400
+
+
+BARRED = []
+
+
+class AlertListener:
+    name = "alert_listener"
+
+    @event_handler("registry", "BarredAppointmentRecorded")
+    def barred(self, body):
+        BARRED.append(body)
+
+
+@pytest.fixture
+def registry_url(container_factory, config):
+    """The registry on a port of its own (the restrictions container holds the test's)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    container = container_factory(RegistryService, {
+        **config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    container.start()
+    BARRED.clear()
+    container_factory(AlertListener, config).start()
+    return f"http://127.0.0.1:{port}"
+
+
+def test_registration_of_a_barred_person_is_recorded_flagged_and_alerts_regulators(
+        restrictions, registry_url, config, keys, db):
+    import requests
+    office = requests.Session()
+    office.headers["Authorization"] = f"Bearer {keys('registrar', 'fuzhou-registration')}"
+    regulator = requests.Session()
+    regulator.headers["Authorization"] = f"Bearer {keys('regulator', 'samr')}"
+    listed = violation(listing={"list": "serious_violation", "listed_at": LISTED},
+                       persons=[person("legal_representative", "张伟", P)])
+    send(config, restrictions, listed)
+    wait_for(lambda: db("registry").person_bars.find_one({"person_id": pid(P)}),
+             message="the registry heard of the person measure")
+    other = violation()["uscc"]
+    # P as legal representative of another enterprise B: recorded, flagged, alerted
+    answer = office.put(f"{registry_url}/v1/registry/entities/{other}", json={
+        "name": "福州另一家有限公司", "legal_representative": {"name": "张伟", "id_number": P},
+        "officers": [{"role": "director", "name": "王芳", "id_number": D}],
+        "override_reason": "法院判决恢复任职资格 (2026)闽01行终12号"})
+    assert answer.status_code == 201, answer.text
+    (flagged,) = answer.json()["barred_appointments"]
+    assert flagged["role"] == "legal_representative" and flagged["person_id"] == pid(P)
+    assert flagged["flags"][0]["measure_id"] == "SL-LR"
+    assert "第十八条" in flagged["flags"][0]["legal_basis"]
+    assert flagged["flags"][0]["cause_uscc"] == listed["uscc"]
+    assert flagged["override_reason"].startswith("法院判决")
+    wait_for(lambda: BARRED, message="BarredAppointmentRecorded")
+    alert = BARRED[0]["payload"]
+    assert alert["uscc"] == other and alert["person_id"] == pid(P)
+    assert alert["override_reason"].startswith("法院判决") and P not in str(BARRED)
+    # at the entity that caused it, 「其他企业」: no flag
+    own = office.put(f"{registry_url}/v1/registry/entities/{listed['uscc']}", json={
+        "name": listed["entity_name"], "legal_representative": {"name": "张伟", "id_number": P}})
+    assert own.status_code in (200, 201), own.text
+    assert own.json()["barred_appointments"] == []
+
+    # the history: a new legal representative ends P's appointment at B, it is not overwritten
+    changed = office.put(f"{registry_url}/v1/registry/entities/{other}", json={
+        "name": "福州另一家有限公司", "effective_from": "2026-09-01T00:00:00+08:00",
+        "legal_representative": {"name": "钱琪", "id_number": Q}})
+    assert changed.status_code == 200 and changed.json()["barred_appointments"] == []
+    assert regulator.get(f"{registry_url}/v1/registry/entities/{other}/appointments"
+                         ).status_code == 400  # names persons: a purpose is required
+    history = regulator.get(f"{registry_url}/v1/registry/entities/{other}/appointments",
+                            params={"purpose": "review of flagged appointment"})
+    assert history.status_code == 200, history.text
+    AppointmentsAnswerSchema().load(history.json())
+    rows = {(a["role"], a["person_id"]): a for a in history.json()["appointments"]}
+    assert datetime.fromisoformat(rows[("legal_representative", pid(P))]["to"]) == \
+        datetime.fromisoformat("2026-09-01T00:00:00+08:00")
+    assert rows[("legal_representative", pid(P))]["flags"]
+    assert rows[("legal_representative", pid(Q))]["to"] is None
+    assert rows[("director", pid(D))]["to"] is None  # officers absent: unchanged
+    assert P not in history.text
+    assert office.get(f"{registry_url}/v1/registry/entities/{other}/appointments",
+                      params={"purpose": "a registrar"}).status_code == 403
