@@ -75,6 +75,8 @@ class PersonMeasureViewSchema(Schema):
     except_at = USCC(required=True, allow_none=True, **_doc(
         "the bar is for other enterprises only: at this entity (the cause) it does not apply"))
     cause = fields.Nested(CauseSchema, required=True)
+    under_review = fields.Boolean(required=True, **_doc(
+        "the record that caused it has an open objection (异议); the measure still applies"))
 
 
 class PositionAnswerSchema(Schema):

@@ -184,12 +184,13 @@ def applies(doc: dict, as_of: datetime) -> bool:
 
 
 def answer(person: dict, docs: list[dict], positions, as_of: datetime,
-           for_uscc: str | None = None) -> dict:
+           for_uscc: str | None = None, under_review=frozenset()) -> dict:
     """Per position asked: whether the person may take it at ``as_of`` and which measures say
     no (basis, end, the entity whose record caused them). A measure for other enterprises only
     (企业信息公示暂行条例 第十八条「其他企业」) does not bar the position at the entity that
     caused it: ``for_uscc`` (the entity the person would join) decides; without it, the
-    measure bars and names the entity it spares in ``except_at``."""
+    measure bars and names the entity it spares in ``except_at``. ``under_review``: the
+    violation ids with an open objection (异议): the measure still applies, flagged."""
     active = [d for d in docs if applies(d, as_of)]
     out = {}
     for position in positions or POSITIONS:
@@ -205,10 +206,20 @@ def answer(person: dict, docs: list[dict], positions, as_of: datetime,
                 "action": doc["action"], "role": doc["role"], "bases": doc["bases"],
                 "legal_basis": doc["legal_basis"], "starts_at": _aware(doc["starts_at"]),
                 "ends_at": _aware(doc.get("ends_at")), "except_at": spared,
-                "cause": doc["cause"]})
+                "cause": doc["cause"],
+                "under_review": doc["cause"]["violation_id"] in under_review})
         out[position] = {"may_take": not measures, "measures": measures}
     return {**person, "as_of": as_of, "for_uscc": for_uscc, "positions": out,
             "may_take_all": all(p["may_take"] for p in out.values())}
+
+
+def open_reviews(db, docs: list[dict]) -> set[str]:
+    """The causing records with an open objection (restrictions' ``reviews``, by ``_id``)."""
+    vids = sorted({d["cause"]["violation_id"] for d in docs})
+    if not vids:
+        return set()
+    return {r["_id"] for r in db.reviews.find({"_id": {"$in": vids}}, {"open": 1})
+            if r.get("open")}
 
 
 def summary(result: dict) -> dict:

@@ -337,11 +337,12 @@ class RestrictionsService:
             doc = identity_documents.document(asked["document_type"], asked.pop("id_number"),
                                               asked.get("issuing_country"))
             person = self.identity.protect(doc)
+            docs = person_measures.restrictions_of(self.db, person["person_id"])
             results.append(person_measures.answer(
                 {"person_id": person["person_id"], "id_masked": person["id_masked"],
                  "document_type": person["document_type"]},
-                person_measures.restrictions_of(self.db, person["person_id"]),
-                data.get("positions"), as_of, asked.get("for_uscc")))
+                docs, data.get("positions"), as_of, asked.get("for_uscc"),
+                person_measures.open_reviews(self.db, docs)))
         body = {"as_of": as_of, "purpose": data["purpose"], "results": results}
         answer_id = self.audit.write({
             "asked_by": f"{self.caller.role}:{self.caller.subject}",

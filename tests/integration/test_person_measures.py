@@ -137,6 +137,18 @@ def test_food_licence_revocation_bars_the_manager_from_food_roles_only(
         "2031-04-01T10:00:00+08:00")  # 5 years from the decision
     assert positions["legal_representative"]["may_take"] is True
     assert other["may_take_all"] is True  # the same name, another document: not barred
+    assert measure["under_review"] is False
+
+    # due process: an objection to the record (through the entity) flags the person's bar
+    vid = measure["cause"]["violation_id"]
+    event = make_event("ObjectionOpened", {
+        "objection_id": "obj-1", "uscc": body["uscc"], "violation_id": vid,
+        "opened_at": datetime.now(timezone.utc)}, producer="repair", correlation_id="test")
+    with entrypoint_waiter(restrictions, "on_objection_opened", timeout=20):
+        event_dispatcher(config)("repair", "ObjectionOpened", event)
+    reviewed = ask(registrar, [Q], positions=["food_management"])["results"][0]
+    entry = reviewed["positions"]["food_management"]
+    assert entry["may_take"] is False and entry["measures"][0]["under_review"] is True
 
 
 def test_revocation_lifts_and_early_removal_keeps_the_listing_bar(
