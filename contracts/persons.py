@@ -59,7 +59,7 @@ class PersonsStatusRequestSchema(Schema):
     as_of = Instant(**_doc("the instant asked about (default: now); no offset means UTC+8"))
     purpose = fields.String(required=True, validate=validate.Length(min=5, max=200), **_doc(
         "why the office checks these persons (the registration or licence application); "
-        "stored with the answer (个人信息保护法 第六条: a specified purpose)"))
+        "stored with the answer (个人信息保护法 第六条: 「处理个人信息应当具有明确、合理的目的」)"))
 
 
 class PersonMeasureViewSchema(Schema):
