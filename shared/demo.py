@@ -6,7 +6,10 @@ decision that revokes the food licence and lists the merchant on the serious vio
 of the system now says: prohibitions where a law gives one (食品安全法 art. 135: no food licence
 for 5 years; 政府采购法 art. 22(5) with 实施条例 art. 19: no procurement for 3 years; Order 44
 art. 15(四): no SAMR honours), and the other measures of Order 44 art. 15 as what they are
-(considerations, stricter review, supervision, information).
+(considerations, stricter review, supervision, information). The decision names the legal
+representative and the directly responsible manager: a registration office then asks whether
+they may take positions elsewhere (``POST /v1/persons:status``, the registrar role), and the
+registry flags an appointment of the barred legal representative at another enterprise.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def sessions() -> dict[str, requests.Session]:
     made = {}
     for role, subject in (("regulator", "demo-samr"), ("platform", "demo-mall"),
                           ("gatekeeper", "demo-bank"), ("agency", "SXAMR"),
-                          ("administrator", "demo-admin")):
+                          ("registrar", "demo-registration"), ("administrator", "demo-admin")):
         session = requests.Session()
         session.key = store.create(role, subject, note="make run demo")
         session.headers["Authorization"] = f"Bearer {session.key}"
@@ -90,6 +93,9 @@ def main() -> int:
         "occurred_at": "2026-09-15T11:00:00+08:00", "decided_at": "2026-11-02T10:00:00+08:00",
         "first_offence": False, "corrected": False,
         "listing": {"list": "serious_violation", "listed_at": "2026-11-03T09:00:00+08:00"},
+        "persons": [
+            {"role": "legal_representative", "name": "王建国", "id_number": DEMO_PERSONS[0]},
+            {"role": "responsible_manager", "name": "李秀英", "id_number": DEMO_PERSONS[1]}],
     }
     correlation_id = uuid.uuid4().hex
     step(2, f"Agency SXAMR publishes decision {document} over AMQP (pika, publisher confirms)")
@@ -136,6 +142,9 @@ def main() -> int:
         print(f"    {n['kind']}: {n['measure']['id']} [{n['measure'].get('effect')}] "
               f"{n['measure']['action']} (shop {n['merchant']['shop_id']})")
 
+    step(6, "Registration office: may the persons of the decision take positions elsewhere?")
+    barred = _persons_step(s, code)
+
     restricted = [s for s, e in answer["sectors"].items() if not e["may_pass"]]
     others = [s for s, e in answer["sectors"].items() if e["may_pass"] and e["measures"]]
     print(f"\nOne violation: prohibited in {len(restricted)} of {len(answer['sectors'])} sectors "
@@ -148,15 +157,62 @@ def main() -> int:
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('scoring', f'/v1/scores/{code}')}")
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" '{url('notifications', '/v1/notices')}?subscriber=demo-mall'")
     print(f"  curl -s -H \"Authorization: Bearer $KEY\" {url('restrictions', '/v1/changes')}")
+    print(f"  curl -s -X POST -H \"Authorization: Bearer $KEY\" {url('restrictions', '/v1/persons:status')} "
+          f"-d '{{\"persons\": [{{\"id_number\": \"{DEMO_PERSONS[0]}\"}}], \"purpose\": \"demo check\"}}'")
     wanted = {"market_access", "procurement", "honours"}
-    return 0 if set(restricted) == wanted and notices else 1
+    return 0 if set(restricted) == wanted and notices and barred else 1
+
+
+# Demo identity numbers (valid check characters, region 110101, not real persons).
+DEMO_PERSONS = ("110101198003150017", "110101198507200022")
+
+
+def _persons_step(s, code: str) -> bool:
+    """The registrar's check of the decision's two persons, then the registration of the
+    legal representative at another enterprise (recorded, flagged). True when both show."""
+    ask = {"persons": [{"id_number": n} for n in DEMO_PERSONS],
+           "purpose": "demo: 设立登记 of a new enterprise"}
+    deadline, answer = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        answer = s["registrar"].post(url("restrictions", "/v1/persons:status"), json=ask,
+                                     timeout=5).json()
+        if all(not r["may_take_all"] for r in answer.get("results", [])) and answer.get("results"):
+            break
+        time.sleep(0.2)
+    for result in answer.get("results", []):
+        print(f"    person {result['id_masked']} ({result['person_id'][:15]}...):")
+        for position, entry in result["positions"].items():
+            if entry["may_take"]:
+                continue
+            for m in entry["measures"]:
+                basis = m["bases"][0]
+                print(f"        may not be {position}: {m['measure_id']} until "
+                      f"{m['ends_at'][:10]} ({basis['document']} {basis['article']}), "
+                      f"caused by {m['cause']['uscc']}")
+        free = [p for p, e in result["positions"].items() if e["may_take"]]
+        print(f"        may be: {', '.join(free)}")
+    print(f"    answer_id={answer.get('answer_id')} (audited with its purpose)")
+    deadline, flags = time.monotonic() + 15, []
+    while not flags and time.monotonic() < deadline:
+        time.sleep(0.5)  # the registry hears of the person measure by event
+        other = uscc.make("91140100" + "".join(random.choice("0123456789ABCDEFGHJKLMNPQRTUWXY")
+                                               for _ in range(9)))
+        registered = s["registrar"].put(url("registry", f"/v1/registry/entities/{other}"), json={
+            "name": "太原另一家示例有限公司 (demo)", "legal_representative": {
+                "name": "王建国", "id_number": DEMO_PERSONS[0]}}, timeout=5)
+        flags = registered.json().get("barred_appointments", []) if registered.ok else []
+    for flag in flags:
+        print(f"    registry: {flag['role']} of {other} recorded and FLAGGED: "
+              f"{', '.join(f['measure_id'] for f in flag['flags'])} (BarredAppointmentRecorded)")
+    return bool(answer.get("results")) and bool(flags)
 
 
 def _expected(record: dict) -> set[str]:
     """The entity measures the catalog in force decides for this record."""
     from contracts.violation import ViolationSchema
     from rules import loader
-    decision = loader.load().measures.decide(ViolationSchema().load(record))
+    facts = {k: v for k, v in record.items() if k != "persons"}  # no identity key here
+    decision = loader.load().measures.decide(ViolationSchema().load(facts))
     return {m["measure"].id for m in decision.entity_measures}
 
 

@@ -150,7 +150,9 @@ class RegistryService:
             "region_code": facts.region_code, "entity_type": facts.entity_type},
             producer=self.name, correlation_id=self.correlation_id)
         effective = data.get("effective_from") or now
-        positions_given = {"legal_representative"} | (
+        # the positions this registration speaks for: a PUT without a legal representative
+        # (or without officers) leaves them as they were, as it leaves the entity's document
+        positions_given = ({"legal_representative"} if rep else set()) | (
             set(appointments.POSITIONS_HELD) - {"legal_representative"}
             if officers is not None else set())
         with store_lock(self.db.entities, code), \

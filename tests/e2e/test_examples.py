@@ -70,3 +70,7 @@ def test_the_make_run_demo_shows_prohibitions_only_where_the_law_gives_them(syst
     assert "SL-LIC [consideration]" in out and "SL-NCP [stricter_review]" in out
     assert "第一百三十五条: 「被吊销许可证的食品生产经营者" in out
     assert "SL-PLAT [inform]" in out  # the platform's notice
+    # issue 21: the registrar's check of the decision's persons, and the registry's flag
+    assert "may not be legal_representative: SL-LR" in out
+    assert "may not be food_management: FL-RM" in out
+    assert "recorded and FLAGGED: SL-LR" in out
