@@ -25,7 +25,7 @@ from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "violations", "scoring", "restrictions", "notifications", "repair")
-KEY_HOLDERS = ("registry", "violations")  # the services that turn documents into person ids
+KEY_HOLDERS = ("registry", "violations", "restrictions")  # the services that turn documents into person ids
 AMQP_BASE = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 

@@ -29,7 +29,7 @@ done
 export AMQP_URI="${AMQP_URI:-$DEFAULT_AMQP_URI}"
 export MONGO_URI="${MONGO_URI:-$DEFAULT_MONGO_URI}"
 export RABBIT_MGMT_URL="${RABBIT_MGMT_URL:-$DEFAULT_RABBIT_MGMT_URL}"
-# Registry and violations turn identity documents into person ids under LIANCHEN_PII_KEY and
+# Registry, violations and restrictions (persons:status) turn identity documents into person ids under LIANCHEN_PII_KEY and
 # refuse to start without it. Locally (make run) without a key: the development flag, which
 # uses a published key that protects nothing. Set LIANCHEN_PII_KEY to run with a real one.
 if [ -z "${LIANCHEN_PII_KEY:-}" ]; then

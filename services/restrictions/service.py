@@ -68,6 +68,8 @@ def prepare_store(db) -> None:
     ensure_indexes(db)
     active = db.restrictions.distinct(
         "measure_id", {"lifted_at": None, "expiry_announced": {"$ne": True}})
+    # person measures too: a lift or an answer names the measure the catalog must still hold
+    active = set(active) | set(db.person_restrictions.distinct("measure_id", {"lifted_at": None}))
     problems = orphans(CATALOG, active)
     if problems:
         raise InvalidCatalog(problems)
