@@ -175,8 +175,11 @@ def _persons_step(s, code: str) -> bool:
     deadline, answer = time.monotonic() + 30, {}
     while time.monotonic() < deadline:
         answer = s["registrar"].post(url("restrictions", "/v1/persons:status"), json=ask,
-                                     timeout=5).json()
-        if all(not r["may_take_all"] for r in answer.get("results", [])) and answer.get("results"):
+                                     timeout=30).json()
+        results = answer.get("results") or []
+        # each measure is imposed by its own write: wait for the two that show the rules
+        if len(results) == 2 and not results[0]["positions"]["legal_representative"][
+                "may_take"] and not results[1]["positions"]["food_management"]["may_take"]:
             break
         time.sleep(0.2)
     for result in answer.get("results", []):
@@ -199,7 +202,7 @@ def _persons_step(s, code: str) -> bool:
                                                for _ in range(9)))
         registered = s["registrar"].put(url("registry", f"/v1/registry/entities/{other}"), json={
             "name": "太原另一家示例有限公司 (demo)", "legal_representative": {
-                "name": "王建国", "id_number": DEMO_PERSONS[0]}}, timeout=5)
+                "name": "王建国", "id_number": DEMO_PERSONS[0]}}, timeout=30)
         flags = registered.json().get("barred_appointments", []) if registered.ok else []
     for flag in flags:
         print(f"    registry: {flag['role']} of {other} recorded and FLAGGED: "
