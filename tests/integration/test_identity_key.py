@@ -10,7 +10,7 @@ from tests.system import ROOT, free_port
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("service", ["violations", "registry"])
+@pytest.mark.parametrize("service", ["violations", "registry", "restrictions"])
 @pytest.mark.parametrize("key, said", [(None, "LIANCHEN_PII_KEY is not set"),
                                        ("00" * 16, "at least 32 random bytes")])
 def test_a_key_holder_does_not_start_without_a_proper_key(service, key, said, rabbit_config,
