@@ -334,17 +334,18 @@ class RestrictionsService:
         except ValidationError as exc:
             return problem(400, "invalid request", field_errors(exc.messages))
         as_of = data.get("as_of") or datetime.now(timezone.utc)
-        results = []
-        for asked in data["persons"]:
-            doc = identity_documents.document(asked["document_type"], asked.pop("id_number"),
-                                              asked.get("issuing_country"))
-            person = self.identity.protect(doc)
-            docs = person_measures.restrictions_of(self.db, person["person_id"])
-            results.append(person_measures.answer(
-                {"person_id": person["person_id"], "id_masked": person["id_masked"],
-                 "document_type": person["document_type"]},
-                docs, data.get("positions"), as_of, asked.get("for_uscc"),
-                person_measures.open_reviews(self.db, docs)))
+        protected = [self.identity.protect(identity_documents.document(
+            asked["document_type"], asked.pop("id_number"), asked.get("issuing_country")))
+            for asked in data["persons"]]
+        found = person_measures.restrictions_of_many(self.db, [p["person_id"] for p in protected])
+        reviewed = person_measures.open_reviews(
+            self.db, [d for docs in found.values() for d in docs])
+        results = [person_measures.answer(
+            {"person_id": person["person_id"], "id_masked": person["id_masked"],
+             "document_type": person["document_type"]},
+            found.get(person["person_id"], []), data.get("positions"), as_of,
+            asked.get("for_uscc"), reviewed)
+            for asked, person in zip(data["persons"], protected)]
         body = {"as_of": as_of, "purpose": data["purpose"], "results": results}
         answer_id = self.audit.write({
             "asked_by": f"{self.caller.role}:{self.caller.subject}",

@@ -2,6 +2,7 @@
 persons, the measures imposed on their person ids, a registrar's ``POST /v1/persons:status``,
 the registrar-only feed, lifting by revocation and repair, and the entity's gate unchanged."""
 import socket
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -291,3 +292,29 @@ def test_registration_of_a_barred_person_is_recorded_flagged_and_alerts_regulato
     assert P not in history.text
     assert office.get(f"{registry_url}/v1/registry/entities/{other}/appointments",
                       params={"purpose": "a registrar"}).status_code == 403
+
+
+def _numbers(count):
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    out = []
+    for i in range(count):
+        body = f"1101011980{1 + i // 28 % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+        out.append(body + "10X98765432"[sum(int(a) * w for a, w in zip(body, weights)) % 11])
+    return out
+
+
+def test_a_batch_of_1000_persons_is_one_request_and_finds_the_barred_one(
+        restrictions, config, make_session):
+    registrar = make_session("registrar", "batch-office")
+    body = violation(listing={"list": "serious_violation", "listed_at": LISTED},
+                     persons=[person("legal_representative", "张伟", P)])
+    send(config, restrictions, body)
+    numbers = _numbers(999) + [P]
+    started = time.monotonic()
+    answer = ask(registrar, numbers, positions=["legal_representative"])
+    took = time.monotonic() - started
+    print(f"persons:status, 1,000 persons: {took * 1000:.0f} ms")
+    barred = [r for r in answer["results"] if not r["may_take_all"]]
+    assert [r["person_id"] for r in barred] == [pid(P)]
+    assert len(answer["results"]) == 1000 and answer["results"][-1]["person_id"] == pid(P)
+    assert took < 60
