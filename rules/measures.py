@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from rules import lawtexts
+from rules import lawtexts, uscc as uscc_codes
 from rules.errors import InvalidRulesFile
 from rules.periods import DURATION_KINDS, Periods, add_months
 from rules.vocabulary import (CATEGORIES, EFFECTS, LISTS, NO_PENALTY, PENALTY_TYPES, POSITIONS,
@@ -36,6 +36,10 @@ CONDITIONS = {
     "listings": LISTS,
     "deciding_agencies": None,  # agency codes (catalog/agencies.json): any non-empty strings
     "min_fine_yuan": None,  # a number: some fine of at least this amount
+    # what the entity is, from its USCC (GB 32100: authority and type, ``rules.uscc``): a rule
+    # that binds 企业 (企业信息公示暂行条例 第十八条) or 公司、企业 (公司法 第一百七十八条) does not reach
+    # an individual business (个体工商户) or a farmers' cooperative
+    "entity_types": tuple(sorted(set(uscc_codes.ENTITY_TYPES.values()))),
 }
 REFUSED_CONDITIONS = {
     "risk_classes": "the credit risk class triggers no measure: it sets the inspection ratio and "
@@ -153,7 +157,7 @@ def _holds(key: str, values, facts: dict) -> bool:
     if key == "min_fine_yuan":
         return any(amount >= Decimal(str(values)) for amount in facts.get("fines", ()))
     fact = {"categories": "category", "listings": "listing",
-            "deciding_agencies": "agency_code"}[key]
+            "deciding_agencies": "agency_code", "entity_types": "entity_type"}[key]
     return facts.get(fact) in values
 
 
@@ -374,6 +378,7 @@ class Catalog:
                       if p["type"] == "fine" and p.get("amount") is not None],
             "listing": (record.get("listing") or {}).get("list"),
             "agency_code": record.get("agency_code"),
+            "entity_type": uscc_codes.ENTITY_TYPES.get(tuple(record["uscc"][:2])),
         }
         rule = self.proportionality
         if record["severity"] in rule.get("severities", ()) and not facts["listing"] and all(
