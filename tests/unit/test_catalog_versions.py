@@ -16,24 +16,26 @@ HISTORY = loader.load().history
 CODE = "91350100M000100Y43"
 UTC = timezone.utc
 NEW = datetime(2026, 12, 2, tzinfo=timezone(timedelta(hours=8)))  # format 2 effective_from
+PERSONS = datetime(2026, 12, 2, 8, tzinfo=timezone(timedelta(hours=8)))  # 2026-12-02.2 (issue 21)
 
 
 def test_every_version_served_is_kept_with_its_file_approval_and_effective_date():
     ids = [v.version for v in HISTORY.versions]
-    assert ids == ["2026-11-01.1", "2026-12-01.1", Catalog.load().version]
+    assert ids == ["2026-11-01.1", "2026-12-01.1", "2026-12-02.1", Catalog.load().version]
     assert HISTORY.current.file == "catalog/measures.json"
     for version in HISTORY.versions[:-1]:
         assert version.file.startswith("catalog/history/")
     for version in HISTORY.versions:  # 法制审核 pending, explicitly
         assert version.approved_by is None and version.approved_at is None and version.pending
-    assert HISTORY.current.effective_from == Catalog.load().effective_from == NEW
+    assert HISTORY.current.effective_from == Catalog.load().effective_from == PERSONS
 
 
 @pytest.mark.parametrize("instant,version", [
     (datetime(2026, 11, 1, tzinfo=UTC), "2026-11-01.1"),
     (datetime(2026, 12, 1, 15, 59, 59, tzinfo=UTC), "2026-12-01.1"),  # 23:59:59 in China
     (datetime(2026, 12, 1, 16, 0, tzinfo=UTC), "2026-12-02.1"),       # 00:00 on 2 Dec in China
-    (datetime(2026, 12, 3, tzinfo=UTC), "2026-12-02.1"),
+    (datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC), "2026-12-02.1"),  # 07:59:59 in China
+    (datetime(2026, 12, 3, tzinfo=UTC), "2026-12-02.2"),
     (datetime(2026, 12, 1, 20, 0), "2026-12-02.1"),                    # naive: UTC
 ])
 def test_the_version_in_force_at_an_instant(instant, version):
@@ -65,7 +67,7 @@ def test_an_as_of_before_a_new_version_is_answered_under_the_old_one():
     body = gate.answer(CODE, docs, ["procurement"], after, True, history=HISTORY)
     assert [m["measure_id"] for m in body["sectors"]["procurement"]["measures"]] == ["SL-PROC"]
     assert body["may_pass"] is True
-    assert gate.in_force(HISTORY, after)["version"] == "2026-12-02.1"
+    assert gate.in_force(HISTORY, after)["version"] == "2026-12-02.2"  # 10:00 in China
     # Before 2026-12-01.1 itself took effect neither was in force; the record has no decision
     # under 2026-11-01.1, so both stand as decided, each naming its version.
     earlier = datetime(2026, 11, 30, tzinfo=UTC)
@@ -89,7 +91,7 @@ def test_an_as_of_before_a_new_version_is_answered_under_the_old_one():
 
 def test_in_force_names_the_approval_and_the_effective_date():
     named = gate.in_force(HISTORY, datetime(2026, 12, 5, tzinfo=UTC))
-    assert named == {"version": "2026-12-02.1", "effective_from": NEW, "approved_by": None,
+    assert named == {"version": "2026-12-02.2", "effective_from": PERSONS, "approved_by": None,
                      "approved_at": None, "reference": None,
                      "approval_pending": HISTORY.current.pending}
 
@@ -110,7 +112,7 @@ def broken(change):
     (lambda v: v[1].update(effective_from=None), "only the first version may be null"),
     (lambda v: v[2].update(effective_from="2026-11-15T00:00:00+08:00"), "must take effect after"),
     (lambda v: v[2].update(effective_from="2026-12-02T00:00:00"), "with an offset"),
-    (lambda v: v[1].update(file="catalog/measures.json"), "holds version '2026-12-02.1'"),
+    (lambda v: v[1].update(file="catalog/measures.json"), "holds version '2026-12-02.2'"),
     (lambda v: v[1].update(version="2026-11-01.1"), "listed twice"),
     (lambda v: v[0].update(by="me"), "unknown key 'by'"),
 ])
