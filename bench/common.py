@@ -37,7 +37,7 @@ def agency_intake_rate(system, count: int, tag: str, timeout: float = 900) -> fl
 
     records = [violation(document_number=f"{tag}-{i}") for i in range(count)]
     collection = system.db("violations").violations
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         start = time.perf_counter()
         for record in records:
             agency.publish(record)

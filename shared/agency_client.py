@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pika
 
+from shared.bususers import user_of
+
 EXCHANGE = "lianchen.intake"
 ROUTING_KEYS = {"record": "violation.record", "amend": "violation.amend",
                 "revoke": "violation.revoke"}
@@ -34,6 +36,7 @@ class AgencyPublisher:
                  credential: str | None = None):
         """``credential``: the agency's API key (``lc_...``), sent with every message."""
         self.credential = credential
+        self.user = user_of(amqp_uri)
         self.connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(amqp_uri)))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
@@ -52,6 +55,7 @@ class AgencyPublisher:
                     content_type="application/json", content_encoding="utf-8",
                     delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id,
                     correlation_id=correlation_id or uuid.uuid4().hex,
+                    user_id=self.user,  # the broker checks it; violations checks the key's agency
                     headers={"authorization": f"Bearer {self.credential}"}
                     if self.credential else None),
                 mandatory=True,

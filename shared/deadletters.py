@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pika
 
 from shared.agency_client import _pika_uri
+from shared.bususers import user_of
 from shared.entrypoints import (ATTEMPTS_HEADER, FAILED_AT_HEADER, OUTAGES_HEADER, QUEUE_HEADER,
                                 REASON_HEADER, ROUTING_KEY_HEADER, SECRET_HEADERS)
 from shared.messages import header_int
@@ -109,6 +110,9 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
             exchange, routing_key, headers = destination(dlq, dict(properties.headers or {}))
             headers["x-lianchen-replayed"] = True
             properties.headers = headers
+            # replayed by the operator, as the operator (the broker refuses any other user_id):
+            # the consumer accepts it only with the producer seal its own copy carried
+            properties.user_id = user_of(amqp_uri)
             channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
             channel.basic_ack(method.delivery_tag)
             moved += 1

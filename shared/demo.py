@@ -25,6 +25,9 @@ from rules import uscc
 from shared.agency_client import AgencyPublisher
 
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+# The agency publishes as its own broker user (writes lianchen.intake only) where there is one
+# (`make run`: shared.broker_admin users --agency SXAMR); else as AMQP_URI's user.
+AGENCY_AMQP_URI = os.environ.get("AGENCY_AMQP_URI") or AMQP_URI
 PORTS = {"registry": 8001, "violations": 8002, "scoring": 8003, "restrictions": 8004,
          "notifications": 8005, "repair": 8006}
 
@@ -99,7 +102,7 @@ def main() -> int:
     }
     correlation_id = uuid.uuid4().hex
     step(2, f"Agency SXAMR publishes decision {document} over AMQP (pika, publisher confirms)")
-    with AgencyPublisher(AMQP_URI, s["agency"].key) as agency:
+    with AgencyPublisher(AGENCY_AMQP_URI, s["agency"].key) as agency:
         message_id = agency.publish(record, correlation_id=correlation_id)
     print(f"    confirmed by the broker: message_id={message_id} correlation_id={correlation_id}")
 

@@ -44,7 +44,7 @@ from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
 
 from contracts.common import NUL, NUL_PROBLEM, field_errors, nul_paths, visible
-from shared import auth, metrics, resilience
+from shared import auth, bususers, metrics, resilience
 from shared.logging import get_logger
 from shared.messages import (body_bytes, correlation_or_new, decode_body, header_int, message_context,
                              new_correlation_id, safe_headers, screen)
@@ -193,11 +193,23 @@ class _Failures:
                 retry=True,
                 retry_policy={"max_retries": 5},
                 mandatory=False,
+                user_id=bususers.user_of(amqp_uri),  # validated by the broker
             )
+
+    @property
+    def producers(self) -> "bususers.ProducerCheck":
+        """Who this service connects as, and whom it accepts events from."""
+        check = getattr(self, "_producers", None)
+        if check is None:
+            check = self._producers = bususers.ProducerCheck(
+                self.container.config[AMQP_URI_CONFIG_KEY], self.container.service_name)
+        return check
 
     def _failure_entities(self):
         queue_name = self.queue.name
-        dlx = Exchange(DLX, type="topic", durable=True)
+        # A least-privilege service user may not configure the shared dead-letter exchange
+        # (the topology declares it): it only checks that it is there.
+        dlx = Exchange(DLX, type="topic", durable=True, passive=self.producers.enforced)
         dlq = Queue(dlq_name(queue_name), exchange=dlx, routing_key=queue_name, durable=True)
         retry_queue = Queue(
             retry_queue_name(queue_name), durable=True,
@@ -444,6 +456,10 @@ class ReliableConsumer(_Failures, Consumer):
                 eventlet.sleep(CREDENTIAL_RETRY_SECONDS)
                 self.queue_consumer.requeue_message(message)
                 return
+            refusal = self._sender_refusal(message, headers, principal)
+            if refusal is not None:
+                self._refuse(message, refusal)
+                return
             context_data[auth.PRINCIPAL_KEY] = principal.encode()
             message.lianchen_principal = principal  # for a retried or dead-lettered copy
         properties = message.properties or {}
@@ -454,6 +470,31 @@ class ReliableConsumer(_Failures, Consumer):
                 "message_id": properties.get("message_id"),
                 "reply_to": properties.get("reply_to")}
         self.spawn((body, meta), message, context_data)
+
+    def _sender_refusal(self, message, headers, principal) -> str | None:
+        """With least-privilege broker users: an agency's key arrives only from that agency's
+        broker user (``<ns>.agency.<code>``), an administrator's from the operator's; a copy
+        with a signed admission (a retry, a replay) only from this service's own user or the
+        operator's (the signature proved the admission)."""
+        check = self.producers
+        if not check.enforced:
+            return None
+        user_id = (message.properties or {}).get("user_id")
+        operator = bususers.operator_user(check.namespace)
+        if headers.get(AUTHORIZATION_HEADER) is None:
+            allowed = {check.user, operator}
+        elif principal.role == "agency":
+            try:
+                allowed = {bususers.agency_user(check.namespace, principal.subject)}
+            except ValueError:
+                allowed = set()
+        else:
+            allowed = {operator}
+        if user_id in allowed:
+            return None
+        return (f"ForgedProducer: a {principal.role} key of {principal.subject!r} published by "
+                f"broker user {str(user_id or 'without user_id')[:100]!r}; accepted only from "
+                f"{', '.join(sorted(allowed)) or 'no broker user'}")
 
     def _refuse(self, message, reason):
         try:
@@ -504,6 +545,13 @@ class ReliableEventHandler(_Failures, Entrypoint, HeaderDecoder):
         headers = super()._redelivery_headers(message)
         headers.setdefault(SOURCE_HEADER, self.source_service)
         headers[HANDLER_HEADER] = self.method_name
+        # the copy is re-published by this service, not by the producer: it carries the
+        # producer that was validated, sealed (``shared.bususers``); a refused one carries none
+        for name in bususers.SEAL_HEADERS:
+            headers.pop(name, None)
+        if getattr(message, "lianchen_producer_validated", False) and self.producers.enforced:
+            headers.update(self.producers.seal_headers(self.source_service, self.event_type,
+                                                       self._body(message)))
         return headers
 
     def accepts(self, message) -> bool:
@@ -517,6 +565,13 @@ class ReliableEventHandler(_Failures, Entrypoint, HeaderDecoder):
                 and headers.get(HANDLER_HEADER) in (None, self.method_name))
 
     def handle_sharded(self, body, message, on_settled):
+        refusal = self.producers.refusal((message.properties or {}).get("user_id"),
+                                         safe_headers(message), self.source_service,
+                                         self.event_type, self._body(message))
+        if refusal is not None:  # not its producer's: dead-lettered once, unsealed
+            on_settled(self._dead_letter_safely(message, refusal))
+            return
+        message.lianchen_producer_validated = True
         if not isinstance(body, dict):  # every event is an envelope (contracts.events)
             on_settled(self._dead_letter_safely(
                 message, f"PermanentError: body is a {type(body).__name__}, not an envelope"))
@@ -562,6 +617,26 @@ class ExpiringBroadcastHandler(EventHandler):
         ttl_ms = int(float(self.container.config.get("BROADCAST_TTL_SECONDS", 60)) * 1000)
         self.queue.queue_arguments = {**(self.queue.queue_arguments or {}),
                                       "x-message-ttl": ttl_ms}
+        self.producers = bususers.ProducerCheck(self.container.config[AMQP_URI_CONFIG_KEY],
+                                                self.container.service_name)
+        if self.producers.enforced and self.source_service != self.container.service_name:
+            self.queue.exchange.passive = True  # another service's exchange: not ours to declare
+
+    def handle_message(self, body, message):
+        """Only events of the source's own broker user feed the read model; anything else is
+        dropped (a broadcast queue has no dead-letter queue: the periodic sync repairs)."""
+        try:
+            refusal = self.producers.refusal((message.properties or {}).get("user_id"),
+                                             safe_headers(message), self.source_service,
+                                             self.event_type, body_bytes(message))
+        except Exception as exc:  # noqa: BLE001 - whatever the message holds
+            refusal = f"unreadable message: {type(exc).__name__}"
+        if refusal is not None:
+            _log.warning("broadcast event refused", source=self.source_service,
+                         event_type=self.event_type, reason=refusal[:300])
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
 
 
 consume = ReliableConsumer.decorator

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from contracts import asyncapi, openapi
 from shared import about as build
+from shared import bususers
 from shared import metrics as process_metrics
 from shared.entrypoints import PUBLIC, inline_http, json_response
 from shared.ledger import LedgerHub, digest, event_summary
@@ -36,6 +37,9 @@ class Dispatcher(EventDispatcher):
         extra_headers = {key: value for key, value in self.get_message_headers(worker_ctx).items()
                          if "authorization" not in key.lower() and "auth_token" not in key}
         ledger = self.ledger_hub.ledger
+        # RabbitMQ checks it is the connection's own user; consumers check it is this
+        # service's (``shared.bususers``): an event of this exchange from anyone else is refused
+        user_id = bususers.user_of(self.amqp_uri)
 
         def dispatch_and_log(event_type, event_data):
             headers = dict(extra_headers)
@@ -43,7 +47,7 @@ class Dispatcher(EventDispatcher):
             if key:
                 headers[PARTITION_HEADER] = key
             self.publisher.publish(event_data, exchange=self.exchange, routing_key=event_type,
-                                   extra_headers=headers)
+                                   extra_headers=headers, user_id=user_id)
             ledger.append(event_type, event_summary(event_data)
                           if isinstance(event_data, dict) else {"digest": digest(event_data)})
 

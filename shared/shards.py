@@ -63,6 +63,7 @@ from nameko.containers import ContainerBeingKilled
 from nameko.extensions import ProviderCollector, SharedExtension
 from nameko.standalone.events import get_event_exchange
 
+from shared import bususers
 from shared.logging import get_logger
 from shared.messages import decode_body, safe_headers, screen
 from shared.resilience import ack as _ack
@@ -314,13 +315,18 @@ class ShardConsumer(SharedExtension, ProviderCollector, ConsumerMixin):
         for index in range(shards):  # (get_consumers declares them with their consumers)
             shard_queue(self.service, index)(channel).declare()
         bound = set()
+        # a least-privilege service user may not configure another service's exchange (the
+        # topology declares them all): it only checks that it is there, then binds (read)
+        least_privilege = bususers.namespace_of(bususers.user_of(self.amqp_uri),
+                                                self.service) is not None
         for provider in self._providers if providers is None else providers:
             pair = (provider.source_service, provider.event_type)
             if pair in bound:
                 continue
             bound.add(pair)
             source = get_event_exchange(provider.source_service, self.container.config)
-            source(channel).declare()
+            source(channel).declare(passive=least_privilege
+                                    and provider.source_service != self.service)
             channel.exchange_bind(destination=hash_exchange.name, source=source.name,
                                   routing_key=provider.event_type)
 
@@ -549,12 +555,17 @@ def _drain_into(config, service, provider, queue_names) -> int | None:
                         headers[PARTITION_HEADER] = key
                 headers.setdefault(SOURCE_HEADER, provider.source_service)
                 headers.setdefault("x-lianchen-routing-key", provider.event_type)
+                # re-published by this service: without a seal of the producer (these were
+                # never validated), so a least-privilege consumer dead-letters them
+                for name in bususers.SEAL_HEADERS:
+                    headers.pop(name, None)
                 with get_producer(amqp_uri, confirms=True) as producer:
                     producer.publish(message.body, exchange=shard_exchange_name(service),
                                      routing_key=provider.event_type, headers=headers,
                                      content_type=message.content_type,
                                      content_encoding=message.content_encoding,
-                                     delivery_mode=2, retry=True)
+                                     delivery_mode=2, retry=True,
+                                     user_id=bususers.user_of(amqp_uri))
                 message.ack()
                 moved += 1
             channel.queue_delete(name, if_empty=True)

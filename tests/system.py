@@ -20,7 +20,7 @@ from pathlib import Path
 import pymongo
 import requests
 
-from shared import broker_admin
+from shared import broker_admin, bususers
 from shared.auth import KeyStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,10 @@ def free_port() -> int:
 
 class System:
     def __init__(self, instances: int = 1, log_dir: Path | None = None, extra_env=None,
-                 services: tuple[str, ...] = SERVICES):
+                 services: tuple[str, ...] = SERVICES, least_privilege: bool = True):
+        """``least_privilege``: every service connects as its own broker user
+        (``shared.bususers``, namespace = the vhost), agencies through ``agency_uri``; off,
+        every party is the base URI's user (guest), as in the in-process integration tests."""
         self.services = services
         self.tag = f"e2e{uuid.uuid4().hex[:8]}"
         self.vhost = self.tag
@@ -62,12 +65,59 @@ class System:
         self.processes: list[subprocess.Popen] = []
         self._keys: dict[tuple, str] = {}
         self.by_name: dict[tuple[str, int], subprocess.Popen] = {}
+        self.least_privilege = least_privilege
+        self.broker_users: dict[str, str] = {}  # user -> password
+
+    def user_uri(self, user: str) -> str:
+        """This vhost's AMQP URI as ``user`` (one of ``broker_users``)."""
+        return broker_admin.with_user(self.amqp_uri, user, self.broker_users[user])
+
+    def service_uri(self, service: str) -> str:
+        if not self.least_privilege:
+            return self.amqp_uri
+        return self.user_uri(bususers.service_user(self.vhost, service))
+
+    def agency_uri(self, code: str) -> str:
+        """An agency's broker user (created on first use): writes lianchen.intake only."""
+        if not self.least_privilege:
+            return self.amqp_uri
+        user = bususers.agency_user(self.vhost, code)
+        if user not in self.broker_users:
+            self.broker_users.update(broker_admin.create_users(
+                self.vhost, self.vhost, agencies=[code], only_extra=True))
+        return self.user_uri(user)
+
+    def platform_uri(self, platform_id: str) -> str:
+        """An AMQP notice subscriber's broker user: reads notices.<id> only."""
+        if not self.least_privilege:
+            return self.amqp_uri
+        user = bususers.platform_user(self.vhost, platform_id)
+        if user not in self.broker_users:
+            self.broker_users.update(broker_admin.create_users(
+                self.vhost, self.vhost, platforms=[platform_id], only_extra=True))
+        return self.user_uri(user)
+
+    @property
+    def operator_uri(self) -> str:
+        if not self.least_privilege:
+            return self.amqp_uri
+        return self.user_uri(bususers.operator_user(self.vhost))
+
+    @property
+    def monitor_mgmt_url(self) -> str:
+        base = os.environ.get("RABBIT_MGMT_URL", "http://guest:guest@127.0.0.1:15672")
+        if not self.least_privilege:
+            return base
+        user = bususers.monitor_user(self.vhost)
+        return broker_admin.with_user(base, user, self.broker_users[user])
 
     def url(self, service: str, path: str = "", instance: int = 0) -> str:
         return f"http://127.0.0.1:{self.ports[service][instance]}{path}"
 
     def start(self, timeout: float = 60.0) -> "System":
         broker_admin.create_vhost(self.vhost)
+        if self.least_privilege:
+            self.broker_users = broker_admin.create_users(self.vhost, self.vhost)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in self.services:
             for i in range(self.instances):
@@ -81,9 +131,10 @@ class System:
     def _spawn(self, service: str, i: int) -> None:
         nameko = [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml"]
         port = self.ports[service][i]
-        env = {**{k: v for k, v in os.environ.items() if k != "LIANCHEN_DEV"}, "AMQP_URI": self.amqp_uri, "MONGO_URI": MONGO_URI,
+        env = {**{k: v for k, v in os.environ.items() if k != "LIANCHEN_DEV"}, "AMQP_URI": self.service_uri(service), "MONGO_URI": MONGO_URI,
                "DB_PREFIX": self.db_prefix, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-               "RETRY_BASE_DELAY_MS": "50", "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "RETRY_BASE_DELAY_MS": "50", "PYTHONUNBUFFERED": "1",
+               "RABBIT_MGMT_URL": self.monitor_mgmt_url, **self.extra_env}
         env.pop("LIANCHEN_PII_KEY", None)
         if service in KEY_HOLDERS:
             env["LIANCHEN_PII_KEY"] = self.extra_env.get("LIANCHEN_PII_KEY", self.identity_key)
@@ -133,6 +184,8 @@ class System:
         self.processes.clear()
         try:
             broker_admin.delete_vhost(self.vhost)
+            if self.least_privilege:
+                broker_admin.delete_users(self.vhost)
         except Exception:
             pass
         # Dropped by name: listing every database on FerretDB can wait behind another

@@ -53,6 +53,7 @@ from contracts.notifications import (ATTEMPT_HEADER, KIND_HEADER, NOTICE_ID_HEAD
 from services.notifications.notices import PUSH_MODES
 from services.notifications.signing import signature_header, standard_headers
 from services.notifications.targets import TargetRefused, allowed_networks, resolve
+from shared.bususers import user_of
 from shared.messages import CORRELATION_ID
 from shared.ledger import LedgerHub, digest
 from shared.locks import doc_lock
@@ -279,7 +280,8 @@ class AmqpTransport:
                     message_id=doc["_id"], correlation_id=doc["correlation_id"],
                     content_type="application/json", content_encoding="utf-8",
                     delivery_mode=2, declare=[Queue(name, durable=True)], retry=True,
-                    retry_policy={"max_retries": 2}, mandatory=False)
+                    retry_policy={"max_retries": 2}, mandatory=False,
+                    user_id=user_of(self.amqp_uri))  # the subscriber can tell it is ours
         except Exception as exc:  # broker trouble: retried like a receiver that is down
             return Outcome(False, True, f"publish to {name} failed ({type(exc).__name__})")
         return Outcome(True, status=None)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def cli_env(system, monkeypatch):
     """The tool pointed at the test system, with an administrator's key."""
     env = {f"LIANCHEN_{service.upper()}_URL": system.url(service) for service in system.services}
-    env.update(LIANCHEN_KEY=system.key("administrator", "cli"), AMQP_URI=system.amqp_uri,
+    env.update(LIANCHEN_KEY=system.key("administrator", "cli"), AMQP_URI=system.operator_uri,
                DB_PREFIX=system.db_prefix)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -67,7 +67,7 @@ def test_changes_follow_prints_a_change_as_it_happens(system, cli_env):
         # inherits that: Ctrl-C would never reach the follower. Give it the default back.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+        with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
             agency.publish(body)
         seen = None
         for line in follower.stdout:  # blocks until the follower prints; the timeout guards
@@ -91,7 +91,7 @@ def test_changes_follow_prints_a_change_as_it_happens(system, cli_env):
 
 
 def test_health_shows_services_store_broker_and_queue_depths(system, cli_env, capsys):
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(violation(uscc="91350100M000100Y44"))  # refused: dead-lettered
 
     from shared.broker_admin import queue_depths

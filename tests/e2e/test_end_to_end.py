@@ -27,7 +27,7 @@ def test_one_violation_restricts_where_the_law_allows_and_informs_the_platform(s
                          json={"subscriber_id": "mall", "kind": "platform",
                                "platform_id": "mall"}).ok
 
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body, correlation_id="e2e-correlation")
 
     barred = {"market_access", "procurement", "honours"}
@@ -61,7 +61,7 @@ def test_one_violation_restricts_where_the_law_allows_and_informs_the_platform(s
 
 def test_malformed_message_is_dead_lettered_and_its_reason_kept(system):
     body = violation(uscc="91350100M000100Y44")
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         message_id = agency.publish(body)
     rejections = system.db("violations").rejections
     rejection = system.wait_for(lambda: rejections.find_one({"_id": message_id}),
@@ -77,7 +77,7 @@ def test_every_decision_is_in_a_ledger_that_verifies(system):
     and verifies (tampering is covered in tests/integration/test_ledger.py)."""
     from shared.ledger import verify
     body = violation()
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body)
     gatekeeper = system.session("gatekeeper", "bank-2")
     url = system.url("restrictions", f"/v1/entities/{body['uscc']}/status")
@@ -141,7 +141,7 @@ def test_identity_numbers_are_nowhere_in_the_stores_queues_or_logs(system):
     assert regulator.put(system.url("registry", f"/v1/registry/entities/{body['uscc']}"),
                          json={"name": body["entity_name"], "legal_representative": rep}
                          ).status_code in (200, 201)
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body)
         rejected_id = agency.publish(bad)
     gatekeeper = system.session("gatekeeper", "bank-3")

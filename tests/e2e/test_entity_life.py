@@ -101,7 +101,7 @@ def test_life_of_one_entity(system):
                      legal_representative={"name": "陈大文", "id_number": "11010119900307803X"},
                      listing={"list": "serious_violation", "listed_at": ago(400)})
     vid = f"{body['agency_code']}/{body['document_number']}"
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as publisher:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as publisher:
         publisher.publish(body, correlation_id="life-1")
 
     life.wait(lambda: LISTING_ONLY | PENALTY <= life.active(), "the listing's measures")
@@ -234,7 +234,7 @@ def test_life_of_one_entity(system):
     small = violation(uscc=code, entity_name=name, category="product_quality", severity="general",
                       occurred_at=ago(90), decided_at=ago(80), listing=None,
                       penalties=[{"type": "fine", "amount": "5000.00"}])
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as publisher:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as publisher:
         publisher.publish(small, correlation_id="life-5")
     public = life.wait(lambda: (lambda p: p if p["penalties"] else None)(life.public()),
                        "the small fine in the public record")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 def test_agency_example_publishes_a_record_that_is_recorded(system):
     from shared.agency_client import _pika_uri
     result = subprocess.run([sys.executable, "examples/agency_publish.py",
-                             _pika_uri(system.amqp_uri)], capture_output=True, text=True,
+                             _pika_uri(system.agency_uri("SAMR"))], capture_output=True, text=True,
                             env={**os.environ, "LIANCHEN_KEY": system.key("agency", "SAMR")},
                             timeout=60)
     assert result.returncode == 0, result.stderr
@@ -30,7 +30,7 @@ def test_gatekeeper_example_checks_a_status_and_proves_what_it_was_told(system):
     from tests.factories import violation
     body = violation()
     gatekeeper = system.session("gatekeeper", "example-bank")
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body)
     system.wait_for(lambda: gatekeeper.get(system.url(
         "restrictions", f"/v1/entities/{body['uscc']}/status")).json()["record"] == "restricted",
@@ -59,6 +59,7 @@ def test_the_make_run_demo_shows_prohibitions_only_where_the_law_gives_them(syst
     revoked and the serious list prohibit market access, procurement and honours, and the rest
     is told as considerations, stricter review, supervision and information."""
     env = {**os.environ, "AMQP_URI": system.amqp_uri, "DB_PREFIX": system.db_prefix,
+           "AGENCY_AMQP_URI": system.agency_uri("SXAMR"),
            **{f"{s.upper()}_URL": system.url(s) for s in
               ("registry", "violations", "scoring", "restrictions", "notifications", "repair")}}
     result = subprocess.run([sys.executable, "-m", "shared.demo"], capture_output=True,

@@ -32,7 +32,7 @@ def test_lookups_and_handled_messages_move_the_counters(system):
     for _ in range(3):
         assert gatekeeper.get(system.url("restrictions",
                                          f"/v1/entities/{body['uscc']}/status")).ok
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body)
         agency.publish(violation(uscc="91350100M000100Y44"))  # bad check character
 

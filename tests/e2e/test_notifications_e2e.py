@@ -84,7 +84,7 @@ def test_serious_violation_reaches_both_platforms_once_even_with_one_receiver_do
             "kind": "platform", "platform_id": platform, "webhook_url": hooks[platform],
             "webhook_secret": secrets[platform]}).status_code == 201
 
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body, correlation_id="notify-e2e")
 
     got = system.wait_for(lambda: receiver.unique("/hooks/mall-a"), timeout=60,
@@ -149,7 +149,7 @@ def test_clearance_is_recognised_lifts_follow_impositions_and_dead_letters_are_r
     failing = {"on": True}
     receiver.behave["/hooks/mall-a"] = lambda request: (
         500 if failing["on"] and request.kind in ("imposed", "lifted") else "ok")
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body)
 
     # mall-b (the example) clears the merchant on SL-PLAT (its own terms): mall-a is told (互认)

@@ -180,7 +180,7 @@ def prepare(system: System, codes: list[str]) -> None:
 def run(system: System, codes, waves, expected, on_wave=None) -> None:
     prepare(system, codes)
     violations = system.db("violations").violations
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         for index, messages in enumerate(waves):
             for command, body, message_id in messages:
                 agency.publish(body, command, message_id=message_id)

@@ -16,7 +16,7 @@ def test_the_class_reaches_the_regulator_and_nobody_else(system):
     body = violation(category="product_quality", severity="serious")  # serious violation list
     code = body["uscc"]
     vid = f"{body['agency_code']}/{body['document_number']}"
-    with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+    with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
         agency.publish(body, correlation_id="e2e-class")
 
     regulator = system.session("regulator", "samr")
