@@ -186,7 +186,9 @@ class _Failures:
                 routing_key=routing_key,
                 headers=headers,
                 content_type=message.content_type or "application/octet-stream",
-                content_encoding=message.content_encoding or "binary",
+                # none named is utf-8 (``shared.messages.screen``), as it was received
+                content_encoding=message.content_encoding or (
+                    "utf-8" if message.content_type == "application/json" else "binary"),
                 delivery_mode=2,
                 expiration=expiration,
                 declare=declare,

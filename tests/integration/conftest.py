@@ -116,3 +116,36 @@ def make_session(web_config_port, keys):
 def web_session(make_session):
     """An administrator's session."""
     return make_session()
+
+
+class LeastPrivilegeBroker:
+    """A fresh vhost with the topology and every least-privilege user of ``shared.bususers``
+    (namespace = the vhost's name, so that parallel runs on one broker never share a user)."""
+
+    def __init__(self, agencies=("FJAMR", "SAMR"), platforms=("mall",)):
+        from shared import broker_admin
+        self._admin = broker_admin
+        base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+        self.vhost = f"lp{uuid.uuid4().hex[:10]}"
+        self.namespace = self.vhost
+        self.admin_uri = f"{base.split('://')[0]}://{base.split('://')[1].split('/')[0]}/{self.vhost}"
+        broker_admin.create_vhost(self.vhost)
+        self.passwords = broker_admin.create_users(self.vhost, self.namespace,
+                                                   agencies=agencies, platforms=platforms)
+
+    def uri(self, user: str) -> str:
+        """The vhost's AMQP URI as ``user`` (full name, or a service's name)."""
+        if user not in self.passwords:
+            user = f"{self.namespace}.{user}"
+        return self._admin.with_user(self.admin_uri, user, self.passwords[user])
+
+    def close(self):
+        self._admin.delete_vhost(self.vhost)
+        self._admin.delete_users(self.namespace)
+
+
+@pytest.fixture
+def least_privilege():
+    broker = LeastPrivilegeBroker()
+    yield broker
+    broker.close()
