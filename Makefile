@@ -51,11 +51,13 @@ infra: venv ## start RabbitMQ + FerretDB (installing/building them if needed) an
 	@echo "[make] applying broker topology (shared.broker_admin apply --vhost /)"
 	@cd $(ROOT) && $(PYENV) $(PY) -m shared.broker_admin apply --vhost / || { \
 		echo "[make] ERROR: applying the broker topology failed (see above); is RabbitMQ's management API up? try: make status" >&2; exit 1; }
+	@bash $(LOCAL)/rabbitmq.sh users
 
 run: infra ## infra + start the six services (INSTANCES=N each) + run the demo
 	@bash $(LOCAL)/services.sh start
-	@echo "[make] running the demo (python -m shared.demo)"
-	@cd $(ROOT) && $(PYENV) $(PY) -m shared.demo
+	@echo "[make] running the demo (python -m shared.demo; the agency publishes as its own broker user)"
+	@cd $(ROOT) && AGENCY_AMQP_URI="$$(bash $(LOCAL)/rabbitmq.sh uri lianchen.agency.SXAMR)" \
+		$(PYENV) $(PY) -m shared.demo
 	@echo "[make] services keep running: make status | make logs | make stop"
 
 stop: ## stop services, FerretDB and RabbitMQ (only what these scripts started)

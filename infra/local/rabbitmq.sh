@@ -1,5 +1,13 @@
 #!/usr/bin/env bash
-# Local RabbitMQ for development and CI: start | stop | status
+# Local RabbitMQ for development and CI: start | stop | status | users | uri USER
+#
+# users: the least-privilege broker users (shared/bususers.py) on vhost "/": one per service,
+# the operator (lianchen.operator), the monitor (lianchen.monitor, management tag monitoring),
+# agencies in BROKER_AGENCIES (default SXAMR, the demo's) and AMQP platforms in
+# BROKER_PLATFORMS (default demo-mall); generated passwords in var/secrets/broker/<user>
+# (mode 600, kept across runs). Needs the topology applied first (make infra does both).
+# uri USER: that user's AMQP URI (from AMQP_URI's host and vhost and the stored password).
+# guest stays the administrator, on loopback only (RabbitMQ refuses guest from elsewhere).
 #
 # Runs Debian's rabbitmq-server as the current user (root on our machines)
 # straight from /usr/lib/rabbitmq/bin (not the /usr/sbin wrappers, which su to
@@ -197,12 +205,33 @@ cmd_status() {
     fi
 }
 
+SECRETS_DIR="$VAR/secrets/broker"
+PY="$REPO/.venv/bin/python"
+
+cmd_users() {
+    local -a extra=()
+    local code
+    for code in ${BROKER_AGENCIES-SXAMR}; do extra+=(--agency "$code"); done
+    for code in ${BROKER_PLATFORMS-demo-mall}; do extra+=(--platform "$code"); done
+    (cd "$REPO" && AMQP_URI="$AMQP_URI" RABBIT_MGMT_URL="$RABBIT_MGMT_URL" \
+        "$PY" -m shared.broker_admin users --vhost / --secrets "$SECRETS_DIR" "${extra[@]}") ||
+        die "creating the broker users failed (see above)" \
+            "the management API at ${RABBIT_MGMT_URL#*@} needs an administrator (RABBIT_MGMT_URL)"
+}
+
+cmd_uri() {
+    [ -n "${1:-}" ] || die "usage: $0 uri USER (e.g. lianchen.operator)"
+    (cd "$REPO" && "$PY" -m shared.broker_admin uri "$1" --secrets "$SECRETS_DIR" --base "$AMQP_URI")
+}
+
 case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+users) cmd_users ;;
+uri) cmd_uri "${2:-}" ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|users|uri USER" >&2
     exit 2
     ;;
 esac

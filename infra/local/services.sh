@@ -6,6 +6,10 @@
 #                 pid file var/run/<name>-<k>.pid
 #   SERVICES="registry scoring"   only these (default: all six)
 #   AMQP_URI, MONGO_URI           passed to the services (defaults: local ones)
+#   Each service connects as its own broker user lianchen.<service> (AMQP_URI's host and vhost,
+#   the password from var/secrets/broker/, made by `rabbitmq.sh users`) and reads the
+#   management API as lianchen.monitor; LIANCHEN_BROKER_USERS=0, or no stored passwords:
+#   AMQP_URI's own user (guest, the loopback development default).
 #
 # start skips instances whose pid file points at a live process, then waits
 # for GET /health of every instance. stop only signals pids from our pid files.
@@ -46,6 +50,16 @@ pidfile_of() { echo "$RUN_DIR/$1$(suffix "$1" "$2").pid"; }
 logfile_of() { echo "$LOG_DIR/$1$(suffix "$1" "$2").log"; }
 module_of() { echo "services.$1.service"; }
 label_of() { echo "$1$(suffix "$1" "$2")"; }
+
+SECRETS_DIR="$VAR/secrets/broker"
+broker_users() { [ "${LIANCHEN_BROKER_USERS:-1}" != 0 ] && [ -s "$SECRETS_DIR/lianchen.monitor" ]; }
+# user_url URL USER: URL (one, or a ';'/',' list) with USER and its stored password
+user_url() {
+    local pw
+    pw="$(tr -d '\n' <"$SECRETS_DIR/$2")" || die "no stored password for $2 in $SECRETS_DIR" \
+        "create the broker users: bash infra/local/rabbitmq.sh users"
+    printf '%s' "$1" | sed -E "s#://([^@/;,]*@)?#://$2:$pw@#g"
+}
 
 healthy() { curl -fs -m 2 -o /dev/null "http://127.0.0.1:$1/health"; }
 
@@ -90,6 +104,11 @@ cmd_start() {
         (
             cd "$REPO"
             export WEB_SERVER_ADDRESS="127.0.0.1:$port"
+            if broker_users; then
+                AMQP_URI="$(user_url "$AMQP_URI" "lianchen.$name")"
+                RABBIT_MGMT_URL="$(user_url "$RABBIT_MGMT_URL" lianchen.monitor)"
+                export AMQP_URI RABBIT_MGMT_URL
+            fi
             spawn "$pidfile" "$logfile" "$NAMEKO" run --config "$CONFIG" "$(module_of "$name")"
         )
         say "$(label_of "$name" "$k"): started pid $(read_pid "$pidfile") on port $port (log var/log/$(basename "$logfile"))"
