@@ -92,8 +92,25 @@ def _put_user(vhost: str, user: str, password: str, permissions: dict, tags: str
     _call("PUT", f"permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", permissions)
 
 
-def _password(user: str, secrets_dir: Path | None) -> str:
-    """A generated password, kept in ``secrets_dir/<user>`` (mode 600) and reused from there."""
+def password_env(user: str, namespace: str) -> str:
+    """The environment variable compose passes ``user``'s password in:
+    ``lianchen.scoring`` -> ``BROKER_PASSWORD_SCORING``, ``lianchen.agency.SXAMR`` ->
+    ``BROKER_PASSWORD_AGENCY_SXAMR``."""
+    name = user.removeprefix(f"{namespace}.")
+    return "BROKER_PASSWORD_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+FROM_ENV = Path("<environment>")  # ``secrets_dir=FROM_ENV``: passwords from ``password_env``
+
+
+def _password(user: str, secrets_dir: Path | None, namespace: str = "") -> str:
+    """A generated password, kept in ``secrets_dir/<user>`` (mode 600) and reused from there;
+    or, with ``FROM_ENV``, the one compose passes in the environment (required)."""
+    if secrets_dir == FROM_ENV:
+        variable = password_env(user, namespace)
+        if not os.environ.get(variable):
+            raise RuntimeError(f"{variable} is not set (the password of broker user {user})")
+        return os.environ[variable]
     if secrets_dir is None:
         return secrets.token_urlsafe(24)
     path = secrets_dir / user
@@ -128,7 +145,7 @@ def create_users(vhost: str = "/", namespace: str = bususers.DEFAULT_NAMESPACE, 
     wanted += [(bususers.platform_user(namespace, pid), bususers.platform_permissions(pid), "")
                for pid in platforms]
     for user, permissions, tags in wanted:
-        made[user] = _password(user, secrets_dir)
+        made[user] = _password(user, secrets_dir, namespace)
         _put_user(vhost, user, made[user], permissions, tags)
     return made
 
@@ -172,8 +189,11 @@ def main(argv=None) -> int:
     p_users = sub.add_parser("users")
     p_users.add_argument("--vhost", default="/")
     p_users.add_argument("--namespace", default=bususers.DEFAULT_NAMESPACE)
-    p_users.add_argument("--secrets", type=Path, required=True,
-                         help="directory of the generated passwords (mode 600)")
+    where = p_users.add_mutually_exclusive_group(required=True)
+    where.add_argument("--secrets", type=Path,
+                       help="directory of the generated passwords (mode 600)")
+    where.add_argument("--passwords-from-env", action="store_true",
+                       help="take each password from BROKER_PASSWORD_<USER> (compose)")
     p_users.add_argument("--agency", action="append", default=[])
     p_users.add_argument("--platform", action="append", default=[])
     p_uri = sub.add_parser("uri")
@@ -202,9 +222,10 @@ def main(argv=None) -> int:
             apply(args.vhost)
             print(f"broker topology applied to vhost {args.vhost!r} from {DEFINITIONS.relative_to(ROOT)}")
         elif args.command == "users":
+            secrets_dir = FROM_ENV if args.passwords_from_env else args.secrets
             made = create_users(args.vhost, args.namespace, agencies=args.agency,
-                                platforms=args.platform, secrets_dir=args.secrets)
-            print(f"broker users on vhost {args.vhost!r} (passwords in {args.secrets}): "
+                                platforms=args.platform, secrets_dir=secrets_dir)
+            print(f"broker users on vhost {args.vhost!r} (passwords in {secrets_dir}): "
                   f"{', '.join(made)}")
         elif args.command == "create-vhost":
             create_vhost(args.vhost)

@@ -25,11 +25,17 @@ def services(compose) -> dict:
     return compose["services"]
 
 
-def env_of(service: dict) -> dict:
+def interpolate(value: str) -> str:
+    """As compose would with every required variable set (to a URL-safe sample value)."""
+    value = re.sub(r"\$\{([A-Z0-9_]+):\?[^}]*\}", lambda m: f"sample-{m[1].lower()}", value)
+    return re.sub(r"\$\{([A-Z0-9_]+):-([^}]*)\}", lambda m: m[2], value)
+
+
+def env_of(service: dict, raw: bool = False) -> dict:
     env = service.get("environment") or {}
     if isinstance(env, list):  # ["KEY=value", ...] form
         env = dict(item.split("=", 1) for item in env)
-    return env
+    return env if raw else {key: interpolate(str(value)) for key, value in env.items()}
 
 
 def command_of(service: dict) -> str:
@@ -62,15 +68,24 @@ def test_rabbitmq_health_and_definitions(services):
     rabbit = services["rabbitmq"]
     assert "rabbitmq-diagnostics -q ping" in healthcheck_test(rabbit)
     mounts = " ".join(rabbit.get("volumes", []))
-    assert "./infra/rabbitmq/definitions.json:" in mounts
     assert "./infra/rabbitmq/rabbitmq.conf:" in mounts
-    for volume in rabbit.get("volumes", []):
-        source = volume.split(":", 1)[0]
-        if source.startswith("./"):
-            assert (ROOT / source).is_file(), f"rabbitmq mounts missing file {source}"
-    conf = (ROOT / "infra/rabbitmq/rabbitmq.conf").read_text(encoding="utf-8")
-    assert re.search(r"^\s*(management\.)?load_definitions\s*=", conf, re.M), \
-        "rabbitmq.conf must load the definitions at boot"
+    for name in ("rabbitmq", "rabbitmq-setup"):
+        for volume in services[name].get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_file(), f"{name} mounts missing file {source}"
+    conf = conf_entries(ROOT / "infra/rabbitmq/rabbitmq.conf")
+    assert "load_definitions" not in conf and "loopback_users.guest" not in conf
+    # the topology and the least-privilege users: applied by the one-shot job as the admin
+    setup = services["rabbitmq-setup"]
+    assert setup["restart"] == "no" and not setup.get("profiles")
+    assert setup["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
+    assert "./infra/rabbitmq/definitions.json:/app/infra/rabbitmq/definitions.json:ro" in \
+        setup["volumes"]
+    command = command_of(setup)
+    assert "shared.broker_admin apply --vhost /" in command
+    assert "shared.broker_admin users --vhost / --passwords-from-env" in command
+    assert env_of(rabbit)["RABBITMQ_DEFAULT_USER"] == "lianchen-admin"
 
 
 def test_mongo_is_a_replica_set(services):
@@ -79,6 +94,82 @@ def test_mongo_is_a_replica_set(services):
     assert "--replSet rs0" in command or "--replSet=rs0" in command, command
     assert "--bind_ip_all" in command, command
     assert "rs.initiate" in healthcheck_test(mongo), "mongo healthcheck must initiate the replica set"
+
+
+@pytest.mark.parametrize("name", ["mongo", "mongo-1"])
+def test_mongo_has_authentication_and_one_user_per_service_database(services, name):
+    """The store: a root and one user per service (infra/mongo/init-users.js, run on the first
+    start), the members authenticating each other with the key file; no port published."""
+    mongo = services[name]
+    assert "--keyFile /etc/mongo-keyfile" in command_of(mongo)
+    assert "LIANCHEN_MONGO_KEYFILE" in " ".join(mongo["entrypoint"])
+    env = env_of(mongo)
+    assert env["MONGO_INITDB_ROOT_USERNAME"] == "root"
+    assert "./infra/mongo/init-users.js:/docker-entrypoint-initdb.d/10-users.js:ro" in \
+        mongo["volumes"]
+    script = (ROOT / "infra/mongo/init-users.js").read_text(encoding="utf-8")
+    for service in APP_SERVICES:
+        assert f'"{service}"' in script and f"MONGO_PASSWORD_{service.upper()}" in env
+    assert "user: `lianchen_${service}`" in script
+    assert 'role: "readWrite", db: `${prefix}_${service}`' in script  # its own database only
+    assert not services[name].get("ports")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_service_connects_as_its_own_broker_and_store_user(services, name):
+    from kombu import Connection
+    from pymongo.uri_parser import parse_uri
+
+    for compose_name in (name, f"{name}-cluster"):
+        env = env_of(services[compose_name])
+        assert Connection(env["AMQP_URI"]).userid == f"lianchen.{name}"
+        assert parse_uri(env["MONGO_URI"])["username"] == f"lianchen_{name}"
+        assert parse_uri(env["MONGO_URI"])["options"]["authSource"] == "admin"
+        assert "lianchen.monitor:" in env["RABBIT_MGMT_URL"]
+    setup_env = env_of(services["rabbitmq-setup"])
+    assert f"BROKER_PASSWORD_{name.upper()}" in setup_env
+
+
+SECRET_NAME = re.compile(r"PASS|PASSWORD|COOKIE|KEYFILE|PII_KEY|SECRET")
+REQUIRED = re.compile(r"\$\{[A-Z0-9_]+:\?[^}]+\}")
+
+
+def test_every_secret_is_required_from_the_environment(services):
+    """No default secret anywhere: each password, the cookie, the key file and the identity
+    key is ``${VAR:?message}`` (compose refuses to start without it), in plain values and in
+    the userinfo of every URI; and no guest."""
+    text = COMPOSE.read_text(encoding="utf-8")
+    assert "guest" not in text
+    checked = 0
+    for name, service in services.items():
+        for key, value in env_of(service, raw=True).items():
+            value = str(value)
+            if SECRET_NAME.search(key) and key != "RABBITMQ_DEFAULT_USER":
+                assert REQUIRED.fullmatch(value), f"{name}: {key}={value!r} is not ${{VAR:?}}"
+                checked += 1
+            for password in re.findall(r"://[^:/@\s]+:(\$\{[^}]*\}|[^@\s]*)@", value):
+                assert REQUIRED.fullmatch(password), f"{name}: {key} has password {password!r}"
+                checked += 1
+    assert checked > 50
+
+
+def _published(service) -> list[str]:
+    out = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):  # long form
+            out.append(f"{port.get('host_ip', '')}:{port.get('published')}:{port.get('target')}")
+        else:
+            out.append(str(port))
+    return out
+
+
+def test_nothing_is_published_on_all_interfaces(services):
+    published = {name: _published(service) for name, service in services.items()}
+    for name, ports in published.items():
+        for port in ports:
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    assert not published["mongo"] and not any(published[n] for n in MONGO_NODES)
+    assert published["rabbitmq"] == ["127.0.0.1:5672:5672", "127.0.0.1:15672:15672"]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -95,10 +186,8 @@ def test_app_service_environment(services, name):
 def test_app_service_waits_for_healthy_infra(services, name):
     depends = services[name].get("depends_on")
     assert isinstance(depends, dict), f"{name}: depends_on must be the long form with conditions"
-    for infra in ("rabbitmq", "mongo"):
-        assert infra in depends, f"{name}: does not depend on {infra}"
-        assert depends[infra].get("condition") == "service_healthy", \
-            f"{name}: depends_on {infra} must use condition service_healthy"
+    assert depends == {"rabbitmq-setup": {"condition": "service_completed_successfully"},
+                       "mongo": {"condition": "service_healthy"}}, depends
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -120,7 +209,7 @@ def test_app_service_build_command_health_port(services, name):
     test = healthcheck_test(service)
     assert "urllib" in test and "/readyz" in test and ":8000" in test, test
 
-    assert f"{HOST_PORTS[name]}:8000" in [str(p) for p in service.get("ports", [])]
+    assert service.get("ports") == [f"127.0.0.1:{HOST_PORTS[name]}:8000"]
 
 
 def test_demo_is_behind_a_profile(services):
@@ -159,7 +248,7 @@ def test_cluster_pieces_exist_only_in_the_cluster_profile(services):
     for name in cluster:
         assert services[name].get("profiles") == ["cluster"], \
             f"{name}: must be in the cluster profile only (plain 'docker compose up' is one node)"
-    for name in ("rabbitmq", "mongo", *APP_SERVICES):
+    for name in ("rabbitmq", "rabbitmq-setup", "mongo", *APP_SERVICES):
         assert not services[name].get("profiles"), f"{name}: the single-node stack has no profile"
 
 
@@ -199,7 +288,7 @@ def test_cluster_conf_forms_one_cluster_of_quorum_queues(services):
     assert listed == {f"rabbit@{services[name]['hostname']}" for name in RABBIT_NODES}
     assert conf["default_queue_type"] == "quorum"
     assert conf["cluster_partition_handling"] == "pause_minority"
-    assert conf["loopback_users.guest"] == "false"
+    assert "loopback_users.guest" not in conf, "no guest on the network"
     assert "load_definitions" not in conf, "the topology is applied once all nodes run"
     plugins = (ROOT / "infra/rabbitmq/enabled_plugins").read_text(encoding="utf-8")
     assert "rabbitmq_consistent_hash_exchange" in plugins and "rabbitmq_management" in plugins
@@ -207,7 +296,9 @@ def test_cluster_conf_forms_one_cluster_of_quorum_queues(services):
 
 def test_topology_is_applied_once_the_three_nodes_run(services):
     init = services["rabbitmq-init"]
-    assert command_of(init) == "python -m shared.broker_admin apply --vhost / --wait-nodes 3"
+    assert command_of(init) == ("sh -c python -m shared.broker_admin apply --vhost / --wait-nodes 3"
+                                " && python -m shared.broker_admin users --vhost / "
+                                "--passwords-from-env --agency SXAMR --platform demo-mall")
     assert init["restart"] == "no"
     assert {n: c["condition"] for n, c in init["depends_on"].items()} == \
         {name: "service_healthy" for name in RABBIT_NODES}
@@ -292,7 +383,7 @@ def test_single_node_settings_parse_the_same_way(services, name):
 def test_the_identity_key_holders_require_the_key_and_no_one_else_gets_it(services, name):
     """No default secret: compose refuses to start them without LIANCHEN_PII_KEY
     (``${VAR:?message}``); the services that never see a document do not get it."""
-    value = str(env_of(services[name]).get("LIANCHEN_PII_KEY", ""))
+    value = str(env_of(services[name], raw=True).get("LIANCHEN_PII_KEY", ""))
     assert re.fullmatch(r"\$\{LIANCHEN_PII_KEY:\?[^}]+\}", value), value
     others = [n for n, s in services.items()
               if n.split("-")[0] not in ("registry", "violations", "restrictions")]
