@@ -20,7 +20,6 @@ import time
 import requests
 from common import cpu_seconds, report, report_cpu
 
-from nameko.standalone.events import event_dispatcher
 
 from contracts.events import make_event
 from contracts.violation import ViolationSchema
@@ -47,7 +46,7 @@ def _ms(text: str) -> float:
 
 
 def preload(system: System) -> list[str]:
-    dispatch = event_dispatcher({"AMQP_URI": system.amqp_uri})
+    dispatch = system.dispatcher("violations")  # as violations's own broker user
     codes = []
     for i in range(ENTITIES):
         record = ViolationSchema().load(violation(document_number=f"G-{i}"))
@@ -105,7 +104,7 @@ def propagation(seconds: int = 20, per_second: int = 50) -> None:
         idle = (sum(cpu_seconds(system).values()) - sum(idle_before.values())) / (
             time.monotonic() - idle_started)
         cpu_before, run_started = cpu_seconds(system), time.monotonic()
-        with AgencyPublisher(system.amqp_uri, system.key("agency", "FJAMR")) as agency:
+        with AgencyPublisher(system.agency_uri("FJAMR"), system.key("agency", "FJAMR")) as agency:
             start = time.time()
             for i in range(seconds * per_second):
                 due = start + i / per_second

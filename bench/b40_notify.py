@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 import requests
 from common import rate, report
 
-from nameko.standalone.events import event_dispatcher
 
 from contracts.events import make_event
 from services.notifications.signing import signature_header
@@ -93,7 +92,7 @@ def main() -> None:
         platform.post(system.url("notifications", "/v1/subscriptions"), json={
             "kind": "platform", "platform_id": PLATFORM, "webhook_url": receiver.url(hook),
             "webhook_secret": SECRET}).raise_for_status()
-        dispatch = event_dispatcher({"AMQP_URI": system.amqp_uri})
+        dispatch = system.dispatcher("restrictions")  # as restrictions's own broker user
 
         def publish(batch: str) -> None:
             for i in range(N):

@@ -97,6 +97,13 @@ class System:
                 self.vhost, self.vhost, platforms=[platform_id], only_extra=True))
         return self.user_uri(user)
 
+    def dispatcher(self, source: str):
+        """nameko's standalone event dispatcher, publishing as ``source``'s broker user with
+        ``user_id`` set (the consumers refuse ``<source>.events`` from anyone else)."""
+        from nameko.standalone.events import event_dispatcher
+        uri = self.service_uri(source)
+        return event_dispatcher({"AMQP_URI": uri}, user_id=bususers.user_of(uri))
+
     @property
     def operator_uri(self) -> str:
         if not self.least_privilege:
