@@ -53,7 +53,17 @@ def _url(service: str) -> str:
 
 
 def _amqp() -> str:
-    return os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    """``AMQP_URI``; else the local broker as the operator's broker user when `make infra`
+    created it (a replay as anyone else is refused by the consumers: shared.bususers)."""
+    if os.environ.get("AMQP_URI"):
+        return os.environ["AMQP_URI"]
+    default = "amqp://guest:guest@127.0.0.1:5672/"
+    var = Path(os.environ.get("LIANCHEN_VAR") or Path(__file__).resolve().parent.parent / "var")
+    stored = var / "secrets" / "broker" / "lianchen.operator"
+    if stored.is_file():
+        from shared.broker_admin import with_user
+        return with_user(default, "lianchen.operator", stored.read_text(encoding="utf-8").strip())
+    return default
 
 
 def cmd_submit(args) -> int:

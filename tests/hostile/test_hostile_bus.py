@@ -4,8 +4,8 @@ dead-letter queue exactly once, the service keeps answering, and the store is un
 Fixed seed (the ``lianchen`` hypothesis profile is derandomized): the same messages each run.
 Covers the headers the code reads (``x-lianchen-*``, ``nameko.*``, ``authorization``, content
 type and encoding, ``compression``) and bodies (non-UTF-8, deeply nested, huge, not JSON, not
-an envelope). Not yet covered (issue 26): each broker credential's reach (there is one broker
-user today) and forged-producer envelopes (need per-producer ``user_id``).
+an envelope), published as one user (the development default). Each least-privilege
+credential's reach and forged-producer envelopes: ``test_credential_reach.py``.
 """
 import json
 import time
