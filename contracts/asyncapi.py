@@ -85,11 +85,14 @@ INTAKE = {
 DESCRIPTION = """\
 Lianchen's messaging on RabbitMQ. Agencies publish records to the topic exchange
 `lianchen.intake` (queue `violations.intake`, bound to `violation.#`) with publisher confirms,
-the AMQP `message_id` property (it names the message in the rejections store) and an
-`authorization` header holding the agency's API key. Services publish events to
-`<service>.events` (topic) with the event type as routing key, each event an envelope whose
-`payload` is the type's schema, and a header `x-lianchen-partition-key` naming the entity
-(its USCC); consume them by binding your own queue.
+the AMQP `message_id` property (it names the message in the rejections store), an
+`authorization` header holding the agency's API key, and the AMQP `user_id` property set to
+the agency's own broker user (the broker checks it; an agency's key is accepted only from that
+agency's broker user). Services publish events to `<service>.events` (topic) with the event
+type as routing key, each event an envelope whose `payload` is the type's schema, a header
+`x-lianchen-partition-key` naming the entity (its USCC) and `user_id` the producing service's
+broker user (`lianchen.<service>`: an event from anyone else is not that service's); consume
+them by binding your own queue.
 
 Lianchen's own services consume through a consistent-hash exchange `<service>.shards` bound to
 the event exchanges, which routes on that header into the quorum queues `<service>.shard.<k>`

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import uuid
+from urllib.parse import unquote, urlsplit
 
 import pika
 
@@ -32,6 +33,10 @@ record = {
     "corrected": False,
 }
 
+# user_id: your agency's own broker user (the one in AMQP_URI). The broker refuses any other
+# value, and Lianchen accepts your API key only from your broker user.
+USER = unquote(urlsplit(AMQP_URI).username or "guest")
+
 connection = pika.BlockingConnection(pika.URLParameters(AMQP_URI))
 channel = connection.channel()
 channel.confirm_delivery()  # basic_publish now raises if the broker does not take the message
@@ -44,7 +49,7 @@ try:
         properties=pika.BasicProperties(
             content_type="application/json", content_encoding="utf-8",
             delivery_mode=pika.DeliveryMode.Persistent,
-            message_id=message_id, correlation_id=uuid.uuid4().hex,
+            message_id=message_id, correlation_id=uuid.uuid4().hex, user_id=USER,
             headers={"authorization": f"Bearer {KEY}"}),
         mandatory=True,  # unroutable (e.g. intake queue missing) raises instead of vanishing
     )
