@@ -177,3 +177,39 @@ def test_an_agency_user_carries_only_its_own_agencys_keys(violations, least_priv
             fjamr.publish(violation())
     wait_for(lambda: db("violations").violations.count_documents({}) == 1, timeout=20,
              message="the agency's own record stored")
+
+
+def test_the_monitor_reads_the_shard_consumers_and_nothing_else(scoring, least_privilege):
+    """What the shard rebalancer reads (``/api/consumers/<vhost>``) as ``<ns>.monitor``; the
+    same user can neither change the topology nor publish."""
+    import requests
+
+    from shared import broker_admin
+    from shared.shards import shards_to_yield
+
+    lp = least_privilege
+    user = f"{lp.namespace}.monitor"
+    base = broker_admin.management_url()[0]
+    auth = (user, lp.passwords[user])
+
+    def consumers():
+        rows = requests.get(f"{base}/api/consumers/{lp.vhost}", auth=auth, timeout=10)
+        assert rows.status_code == 200
+        queues = {row["queue"]["name"] for row in rows.json()}
+        return rows.json() if {"scoring.shard.0", "scoring.shard.1"} <= queues else None
+
+    # (the management API's figures lag by its statistics interval)
+    rows = wait_for(consumers, timeout=30, message="the monitor to see scoring's consumers")
+    assert shards_to_yield(rows, "nobody", "scoring", 2) == []
+    refused = requests.put(f"{base}/api/queues/{lp.vhost}/monitor-made", auth=auth, json={},
+                           timeout=10)
+    assert refused.status_code in (401, 403)
+    connection = pika.BlockingConnection(pika.URLParameters(_pika_uri(lp.uri("monitor"))))
+    try:
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED"):
+            channel = connection.channel()
+            channel.basic_publish("scoring.shards", "x", b"{}")
+            channel.queue_declare("scoring.shard.0", passive=False, durable=True)
+    finally:
+        if connection.is_open:
+            connection.close()
