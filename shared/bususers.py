@@ -53,7 +53,7 @@ DEV_USER = "guest"
 # The event exchanges each service binds (its @event_handler and @broadcast_handler sources);
 # tests/unit/test_bususers.py checks this table against the service classes.
 CONSUMES = {
-    "registry": ("violations",),
+    "registry": ("restrictions", "violations"),
     "violations": (),
     "scoring": ("registry", "repair", "violations"),
     "restrictions": ("registry", "repair", "restrictions", "scoring", "violations"),
