@@ -31,8 +31,10 @@ PRODUCERS: dict[str, str] = {
     "ViolationRevoked": "violations",
     "ViolationRejected": "violations",
     "EntityRegistered": "registry",
+    "MembershipsChanged": "registry",
     "CreditChanged": "scoring",
     "RestrictionImposed": "restrictions",
+    "RestrictionsImposed": "restrictions",
     "RestrictionLifted": "restrictions",
     "SupervisionActionRecorded": "restrictions",
     "PersonRestrictionImposed": "restrictions",
@@ -57,10 +59,18 @@ SUMMARIES: dict[str, str] = {
                         "schema_version 2 as ViolationRecorded; consumers accept 1 and 2",
     "ViolationRejected": "A submission was refused; the rejections store keeps the reasons",
     "EntityRegistered": "An entity was registered, or created provisionally from a violation",
+    "MembershipsChanged": "An entity's platform memberships changed: the whole list as it now "
+                          "is, with a version (newest wins)",
     "CreditChanged": "An entity's credit score or risk class changed",
-    "RestrictionImposed": "A measure was imposed on an entity in a sector. schema_version 2 "
-                          "(catalog format 2) adds effect, subject and bases; consumers "
-                          "accept 1 (read as effect prohibit, subject entity, no bases) and 2",
+    "RestrictionImposed": "A measure was imposed on an entity in a sector. No longer "
+                          "published since RestrictionsImposed (one event per decision); "
+                          "consumers still accept it for one release (old dead letters "
+                          "replay). schema_version 2 (catalog format 2) adds effect, subject "
+                          "and bases; consumers accept 1 (read as effect prohibit, subject "
+                          "entity, no bases) and 2",
+    "RestrictionsImposed": "The measures one decision imposed on an entity: every restriction "
+                           "a reconciliation of one violation created, each as "
+                           "RestrictionImposed v2 (replaces one RestrictionImposed per measure)",
     "RestrictionLifted": "A restriction was lifted (revocation, amendment, repair or expiry). "
                          "schema_version 2 as RestrictionImposed; consumers accept 1 and 2",
     "SupervisionActionRecorded": "Soft supervision tools were chosen instead of measures "

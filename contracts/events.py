@@ -87,6 +87,21 @@ class EntityRegisteredSchema(Schema):
     entity_type = fields.String(allow_none=True)
 
 
+class MembershipSchema(Schema):
+    platform_id = fields.String(required=True)
+    shop_id = fields.String(required=True)
+
+
+class MembershipsChangedSchema(Schema):
+    """An entity's platform memberships as they now are (the whole list, not the change):
+    notifications keeps them as a read model instead of asking the registry per notice.
+    ``version`` counts the entity's membership changes; a consumer keeps the newest."""
+
+    uscc = USCC(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    memberships = fields.List(fields.Nested(MembershipSchema), required=True)
+
+
 class CreditChangedSchema(Schema):
     uscc = USCC(required=True)
     old_score = fields.Float(allow_none=True)
@@ -149,6 +164,17 @@ class RestrictionSchema(RestrictionV1Schema):
     bases = fields.List(fields.Nested(BasisSchema), required=True)
     catalog_version = fields.String(allow_none=True, load_default=None, metadata={
         "description": "the measure catalog version it was decided under (null: not recorded)"})
+
+
+class RestrictionsImposedSchema(Schema):
+    """The measures one decision imposed on an entity (one reconciliation of one violation):
+    one event instead of one ``RestrictionImposed`` per measure. Each restriction is the
+    ``RestrictionImposed`` v2 payload; notices and ``/v1/changes`` stay per restriction."""
+
+    uscc = USCC(required=True)
+    violation_id = fields.String(required=True)
+    restrictions = fields.List(fields.Nested(RestrictionSchema), required=True,
+                               validate=validate.Length(min=1))
 
 
 class RestrictionLiftedV1Schema(Schema):
@@ -304,8 +330,10 @@ PAYLOADS: dict[str, type[Schema]] = {
     "ViolationRevoked": ViolationEventSchema,
     "ViolationRejected": ViolationRejectedSchema,
     "EntityRegistered": EntityRegisteredSchema,
+    "MembershipsChanged": MembershipsChangedSchema,
     "CreditChanged": CreditChangedSchema,
     "RestrictionImposed": RestrictionSchema,
+    "RestrictionsImposed": RestrictionsImposedSchema,
     "RestrictionLifted": RestrictionLiftedSchema,
     "SupervisionActionRecorded": SupervisionActionSchema,
     "PersonRestrictionImposed": PersonRestrictionSchema,

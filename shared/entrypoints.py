@@ -19,6 +19,7 @@ import json
 import math
 import random
 import time
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
@@ -602,6 +603,19 @@ def _envelope_correlation(body):
     return body.get("correlation_id") if isinstance(body, dict) else None
 
 
+ORIGIN_HEADER = "x-lianchen-origin"
+
+
+def origin(container) -> str:
+    """A random id of a running container: ``shared.service.Dispatcher`` puts it on every
+    event (header ``x-lianchen-origin``), so the container's own broadcast handlers can skip
+    what it wrote itself."""
+    value = getattr(container, "_lianchen_origin", None)
+    if value is None:
+        value = container._lianchen_origin = uuid.uuid4().hex
+    return value
+
+
 class ExpiringBroadcastHandler(EventHandler):
     """A broadcast handler (a queue per instance, deleted with it) for an in-memory read model
     that a periodic sync also keeps current. Its messages expire after
@@ -613,6 +627,14 @@ class ExpiringBroadcastHandler(EventHandler):
     def __init__(self, source_service, event_type, **kwargs):
         super().__init__(source_service, event_type, handler_type=BROADCAST,
                          reliable_delivery=False, **kwargs)
+
+    def handle_message(self, body, message):
+        # The instance that wrote the change applied it already (write-through): its own
+        # broadcast is acknowledged unread (no worker, no decoding). See ``origin``.
+        if (message.headers or {}).get(ORIGIN_HEADER) == origin(self.container):
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
 
     def setup(self):
         super().setup()

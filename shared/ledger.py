@@ -63,6 +63,10 @@ def event_summary(event: dict) -> dict:
     about = {k: payload[k] for k in ("uscc", "violation_id", "restriction_id", "notice_id",
                                      "application_id", "objection_id")
              if isinstance(payload.get(k), str)}
+    restrictions = payload.get("restrictions")  # RestrictionsImposed: one decision's
+    if isinstance(restrictions, list):
+        about["restriction_ids"] = [r.get("restriction_id") for r in restrictions
+                                    if isinstance(r, dict)]
     restriction = payload.get("restriction")
     if isinstance(restriction, dict) and "restriction_id" in restriction:
         about["restriction_id"] = restriction["restriction_id"]

@@ -42,8 +42,10 @@ class Staged:
         self.dropped |= set(range(len(self.items))) if index is None else {index}
 
     def events(self) -> list[dict]:
-        return [event for i, item in enumerate(self.items) if i not in self.dropped
-                for event in item["events"]]
+        """The events of the items not cancelled, each once (an event that several
+        documents carry, ``insert_new_shared``, is in each of their items)."""
+        return _once([event for i, item in enumerate(self.items) if i not in self.dropped
+                      for event in item["events"]])
 
 
 class Outbox:
@@ -110,9 +112,35 @@ class Outbox:
                         stage.cancel(index)
         return existing
 
-    def release(self, entry_id: str, events: list[dict]) -> None:
+    def insert_new_shared(self, collection, docs: list[dict], event: dict) -> set[int]:
+        """Insert ``docs`` (each carrying ``event``'s id) with one batch write (unordered) and
+        one staged entry for the one event they share (one decision's restrictions).
+
+        The outcome per document of a partial failure: a duplicate key is "already there";
+        any other error raises (the handler is retried: the documents inserted carry the
+        event id, so the next attempt finds them there and publishes it). The event is
+        published if any document is new, or if one already there carries its id (the same
+        write applied before, its publication lost); when every document existed under other
+        events, nothing is published. Returns the indexes of the documents that existed."""
+        existing: set[int] = set()
+        with self.staged_many([(collection, doc["_id"], [event]) for doc in docs]) as stage:
+            try:
+                collection.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != 11000:
+                        raise
+                    existing.add(error["index"])
+                if len(existing) == len(docs) and not any(
+                        event["event_id"] in (doc.get("event_ids") or ())
+                        for doc in collection.find({"_id": {"$in": [d["_id"] for d in docs]}},
+                                                   {"event_ids": 1})):
+                    stage.cancel()
+        return existing
+
+    def release(self, entry_id: str, events: list[dict], dispatch=None) -> None:
         for event in events:
-            self.dispatch(event["type"], event)
+            (dispatch or self.dispatch)(event["type"], event)
         self.collection.delete_one({"_id": entry_id})
 
     def sweep(self, older_than: float = 2.0, abandon_after: float = 60.0, limit: int = 500) -> int:
@@ -135,9 +163,16 @@ class Outbox:
             if unknown:
                 _log.warning("dropping staged events whose write never happened",
                              entry=entry["_id"], items=unknown)
-            self.release(entry["_id"], happened)
+            happened = _once(happened)
+            # published as relayed (``Dispatcher``): the write may be another process's
+            self.release(entry["_id"], happened, getattr(self.dispatch, "relay", None))
             published += len(happened)
         return published
+
+
+def _once(events: list[dict]) -> list[dict]:
+    seen: set = set()
+    return [e for e in events if not (e["event_id"] in seen or seen.add(e["event_id"]))]
 
 
 def event_ids(events: list[dict]) -> list[str]:

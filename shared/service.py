@@ -12,7 +12,7 @@ from contracts import asyncapi, openapi
 from shared import about as build
 from shared import bususers
 from shared import metrics as process_metrics
-from shared.entrypoints import PUBLIC, inline_http, json_response
+from shared.entrypoints import ORIGIN_HEADER, PUBLIC, inline_http, json_response, origin
 from shared.ledger import LedgerHub, digest, event_summary
 from shared.mongo import Mongo
 from shared.shards import PARTITION_HEADER, partition_key
@@ -40,9 +40,15 @@ class Dispatcher(EventDispatcher):
         # RabbitMQ checks it is the connection's own user; consumers check it is this
         # service's (``shared.bususers``): an event of this exchange from anyone else is refused
         user_id = bususers.user_of(self.amqp_uri)
+        me = origin(self.container)
 
-        def dispatch_and_log(event_type, event_data):
+        def dispatch_and_log(event_type, event_data, relayed=False):
             headers = dict(extra_headers)
+            if not relayed:
+                # the writer applied its change to its own read models (write-through): its
+                # broadcast handlers skip this copy (ExpiringBroadcastHandler). A relayed
+                # event (an outbox sweep) may come from a write another process made.
+                headers[ORIGIN_HEADER] = me
             key = partition_key(event_data)
             if key:
                 headers[PARTITION_HEADER] = key
@@ -51,6 +57,8 @@ class Dispatcher(EventDispatcher):
             ledger.append(event_type, event_summary(event_data)
                           if isinstance(event_data, dict) else {"digest": digest(event_data)})
 
+        dispatch_and_log.relay = lambda event_type, event_data: dispatch_and_log(
+            event_type, event_data, relayed=True)
         return dispatch_and_log
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from marshmallow import ValidationError
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.common import Instant
 from contracts.events import PAYLOADS, make_event, read_event
@@ -27,6 +27,7 @@ from contracts.notifications import (CLEARED, FEEDBACK_STATUSES, FeedbackSchema,
                                      delivery_mode, public_subscription)
 from services.notifications import notices, signing, targets
 from services.notifications.delivery import Courier
+from services.notifications.memberships import Memberships
 from services.notifications.feedback import closure, feedback_errors, millis, same_feedback
 from rules import loader
 from shared import resilience
@@ -64,6 +65,7 @@ class NotificationsService:
 
     db = Mongo("notifications", indexes=ensure_indexes)
     registry = RpcProxy("registry")
+    memberships = Memberships()
     courier = Courier()
     dispatch = Dispatcher()
     caller = Caller()
@@ -71,25 +73,46 @@ class NotificationsService:
     correlation_id = CorrelationId()
 
     # -- notices from restrictions ---------------------------------------------------------
+    @event_handler("restrictions", "RestrictionsImposed")
+    def on_imposed_many(self, body):
+        """One decision's restrictions: a notice per restriction and interested subscriber,
+        the merchant's memberships read once, the notices inserted in one batch."""
+        envelope, payload = read_event(body)
+        self._notify(envelope, payload["restrictions"], "imposed")
+
     @event_handler("restrictions", "RestrictionImposed")
     def on_imposed(self, body):
+        """The shape before RestrictionsImposed, accepted for one release (old dead letters
+        replay)."""
         envelope, restriction = read_event(body)
-        self._notify(envelope, restriction, "imposed")
+        self._notify(envelope, [restriction], "imposed")
 
     @event_handler("restrictions", "RestrictionLifted")
     def on_lifted(self, body):
         envelope, payload = read_event(body)
-        self._notify(envelope, payload["restriction"], "lifted",
+        self._notify(envelope, [payload["restriction"]], "lifted",
                      reason=payload["lift_reason"], lifted_at=payload["lifted_at"])
 
-    def _notify(self, envelope, restriction, kind, reason=None, lifted_at=None):
+    def _notify(self, envelope, restrictions, kind, reason=None, lifted_at=None):
         subscriptions = self.courier.subscriptions.all()
-        if not subscriptions:
+        if not subscriptions or not restrictions:
             return
         members = {}
         if any(s["kind"] == "platform" for s in subscriptions):
-            members = self._memberships(restriction["uscc"])
+            members = self._memberships(restrictions[0]["uscc"])  # one entity per event
         now = datetime.now(timezone.utc)
+        batch = []
+        for restriction in restrictions:
+            batch += self._notices(envelope, restriction, kind, subscriptions, members, now,
+                                   reason, lifted_at)
+        if batch:
+            self._record_many(batch)
+
+    def _notices(self, envelope, restriction, kind, subscriptions, members, now, reason,
+                 lifted_at) -> list[dict]:
+        """The imposition notices to record for ``restriction`` (returned, for one batch
+        insert); a lift's notices are recorded here, one after the other."""
+        out = []
         for sub in subscriptions:
             interested = notices.wants(sub, restriction, set(members))
             if kind == "lifted" and not interested:
@@ -107,13 +130,66 @@ class NotificationsService:
                     "imposed", sub, restriction, shop_id=shop_id, issued_at=now,
                     act_within=ACT_WITHIN, correlation_id=envelope["correlation_id"]),
                     act=False)
-            self._record(notices.build(
+            notice = notices.build(
                 kind, sub, restriction, shop_id=shop_id, issued_at=now, act_within=ACT_WITHIN,
-                correlation_id=envelope["correlation_id"], reason=reason, lifted_at=lifted_at))
+                correlation_id=envelope["correlation_id"], reason=reason, lifted_at=lifted_at)
+            if kind == "lifted":
+                self._record(notice)
+            else:
+                out.append(notice)
+        return out
 
     def _memberships(self, code: str) -> dict[str, str]:
-        return {m["platform_id"]: m["shop_id"]
-                for m in resilience.call(self.registry.memberships, code)}
+        return self.memberships.of(code, lambda c: resilience.call(self.registry.memberships, c))
+
+    # -- the memberships read model (memberships.py) -----------------------------------------
+    @event_handler("registry", "MembershipsChanged")
+    def on_memberships_changed(self, body):
+        _, payload = read_event(body)
+        self.memberships.apply(payload["uscc"], payload["version"], payload["memberships"])
+
+    @timer(interval=5, eager=True)
+    def reconcile_memberships(self):
+        """Bootstrap the read model at start (retried every 5 s until it completes), then
+        reconcile it every ``MEMBERSHIPS_RECONCILE_SECONDS``."""
+        if not self.memberships.due():
+            return
+        try:
+            written = self.memberships.reconcile(lambda after, limit: resilience.call(
+                self.registry.memberships_page, after, limit))
+        except Exception as exc:  # noqa: BLE001 - the registry may be starting: next tick
+            self.log.warning("memberships not reconciled: the registry did not answer",
+                             error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            return
+        if written:
+            self.log.info("memberships reconciled", written=written)
+
+    def _record_many(self, docs: list[dict]) -> None:
+        """Insert notices with one unordered batch write. Per notice: inserted (tracked for
+        delivery), or already there (its id is its idempotency key: a redelivery; its delivery
+        ensured); any other error raises and the event is retried, the notices already
+        inserted then being "already there"."""
+        if len(docs) == 1:
+            self._record(docs[0])
+            return
+        existing: set[int] = set()
+        try:
+            self.db.notices.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != 11000:
+                    raise
+                existing.add(error["index"])
+        for index, doc in enumerate(docs):
+            push = doc["delivery"]["mode"] in notices.PUSH_MODES
+            if index in existing:
+                if push:
+                    self.courier.ensure(doc["_id"])
+                continue
+            if push:
+                self.courier.track(doc)
+            self.log.info("notice recorded", notice_id=doc["_id"], kind=doc["kind"],
+                          subscriber=doc["subscriber_id"], delivery=doc["delivery"]["mode"])
 
     def _record(self, doc: dict, act: bool = True) -> bool:
         if not act:

@@ -236,7 +236,8 @@ class RegistryService:
             return problem(403, "a platform may set only its own memberships", [{
                 "field": "platform_id", "problem": f"must be {own!r} (your platform)"}])
         with store_lock(self.db.entities, code):  # any instance may take the request
-            entity = self.db.entities.find_one({"_id": code}, {"memberships": 1})
+            entity = self.db.entities.find_one({"_id": code},
+                                               {"memberships": 1, "memberships_version": 1})
             if entity is None:
                 return problem(404, f"entity {code} is not registered")
             memberships = [m for m in entity.get("memberships", [])
@@ -244,8 +245,18 @@ class RegistryService:
             memberships.append({"platform_id": data["platform_id"], "shop_id": data["shop_id"],
                                 "since": datetime.now(timezone.utc)})
             memberships.sort(key=lambda m: m["platform_id"])
-            self.db.entities.update_one({"_id": code}, {"$set": {"memberships": memberships}})
-        shown = [m for m in self.memberships(code) if own is None or m["platform_id"] == own]
+            # notifications keeps the memberships as a read model fed by this event (no RPC
+            # per notice); the version orders the changes of one entity
+            version = entity.get("memberships_version", 0) + 1
+            shown = [_membership(m) for m in memberships]
+            event = make_event("MembershipsChanged", {
+                "uscc": code, "version": version, "memberships": shown}, producer=self.name,
+                correlation_id=self.correlation_id, event_id=f"entity:{code}:memberships@{version}")
+            with Outbox(self.db, self.dispatch).staged(self.db.entities, code, [event]):
+                self.db.entities.update_one({"_id": code}, {
+                    "$set": {"memberships": memberships, "memberships_version": version},
+                    "$push": {"event_ids": event["event_id"]}})
+        shown = [m for m in shown if own is None or m["platform_id"] == own]
         return json_response(200, {"uscc": code, "memberships": shown})
 
     @http("GET", "/v1/registry/entities/<string:code>", roles=("regulator",))
@@ -295,8 +306,22 @@ class RegistryService:
     @rpc
     def memberships(self, code):
         entity = self.db.entities.find_one({"_id": code}, {"memberships": 1}) or {}
-        return [{"platform_id": m["platform_id"], "shop_id": m["shop_id"]}
-                for m in entity.get("memberships", [])]
+        return [_membership(m) for m in entity.get("memberships", [])]
+
+    @rpc
+    def memberships_page(self, after: str = "", limit: int = 1000):
+        """The memberships of the next ``limit`` entities in code order after ``after``: what
+        notifications' read model is bootstrapped and reconciled from.
+        ``{"entities": [{uscc, version, memberships}], "next": code or None}`` (entities
+        without memberships are left out; ``next`` is None after the last page)."""
+        limit = max(1, min(int(limit), 5000))
+        docs = list(self.db.entities.find(
+            {"_id": {"$gt": after}}, {"memberships": 1, "memberships_version": 1})
+            .sort("_id", 1).limit(limit))
+        return {"entities": [{"uscc": d["_id"], "version": d.get("memberships_version", 0),
+                              "memberships": [_membership(m) for m in d["memberships"]]}
+                             for d in docs if d.get("memberships")],
+                "next": docs[-1]["_id"] if len(docs) == limit else None}
 
     @timer(interval=2)
     def relay_outbox(self):
@@ -328,6 +353,10 @@ class RegistryService:
             v.pop("person_id", None)  # persons are looked up by id, with a purpose
         doc["memberships"] = self.memberships(code)
         return doc
+
+
+def _membership(doc: dict) -> dict:
+    return {"platform_id": doc["platform_id"], "shop_id": doc["shop_id"]}
 
 
 def _code(code: str) -> str:

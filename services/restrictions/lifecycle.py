@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from contracts.events import make_event
 from contracts.violation import ViolationSchema
+from shared.ledger import digest
 from shared.outbox import Outbox
 from shared.locks import doc_lock
 from shared.store import insert_once
@@ -140,7 +141,7 @@ class Reconciler:
         outbox entry; ids are deterministic, so one that exists already is left alone."""
         if not chosen:
             return 0
-        docs, events = [], []
+        docs, restrictions = [], []
         for rid, choice in chosen:
             measure, trigger = choice["measure"], choice["trigger"]
             doc = {
@@ -159,14 +160,19 @@ class Reconciler:
                 "rule": trigger.id, "reason": choice["reason"],
                 "catalog_version": self.catalog.version,
             }
-            event = make_event("RestrictionImposed", {**doc, "restriction_id": rid},
-                               producer=PRODUCER, correlation_id=self.correlation_id,
-                               event_id=f"{rid}:imposed")
+            restrictions.append({**doc, "restriction_id": rid})
             docs.append({"_id": rid, **doc, "lifted_at": None, "lift_reason": None,
-                         "imposed_at": now, "changed_at": now,
-                         "event_ids": [event["event_id"]]})
-            events.append(event)
-        existing = self.outbox.insert_new(self.db.restrictions, docs, [[e] for e in events])
+                         "imposed_at": now, "changed_at": now})
+        # One event for the decision, not one per measure. Its id is derived from the set of
+        # restrictions, so a redelivery (the same set: ``imposed`` is marked after) has the same.
+        rids = sorted(doc["_id"] for doc in docs)
+        event = make_event("RestrictionsImposed", {
+            "uscc": record["uscc"], "violation_id": violation_id, "restrictions": restrictions},
+            producer=PRODUCER, correlation_id=self.correlation_id,
+            event_id=f"{violation_id}:imposed:{digest(rids)[:16]}")
+        for doc in docs:
+            doc["event_ids"] = [event["event_id"]]
+        existing = self.outbox.insert_new_shared(self.db.restrictions, docs, event)
         for index, doc in enumerate(docs):
             if index not in existing:
                 self._project(doc)

@@ -62,7 +62,7 @@ REASONS = {
 class DeferredOutbox(Outbox):
     """Stages events and leaves them: the service's relay publishes them (with its ledger)."""
 
-    def release(self, entry_id: str, events: list[dict]) -> None:
+    def release(self, entry_id: str, events: list[dict], dispatch=None) -> None:
         """Keep the entry for the relay with only the writes that happened (a write that
         changed nothing, as on a second run, must not have its old events published again)."""
         if not events:

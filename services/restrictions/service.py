@@ -179,7 +179,13 @@ class RestrictionsService:
         self.projection.review(payload["violation_id"], payload["objection_id"], True)
 
     # -- the read model, on every instance (broadcast; the periodic sync covers losses) -----
-    @broadcast_handler("restrictions", "RestrictionImposed")
+    @broadcast_handler("restrictions", "RestrictionsImposed")
+    def project_imposed_many(self, body):
+        _, payload = read_event(body)
+        for restriction in payload["restrictions"]:
+            self.projection.apply({**restriction, "lifted_at": None})
+
+    @broadcast_handler("restrictions", "RestrictionImposed")  # the shape before, one release
     def project_imposed(self, body):
         _, payload = read_event(body)
         self.projection.apply({**payload, "lifted_at": None})

@@ -91,7 +91,7 @@ def test_every_decision_is_in_a_ledger_that_verifies(system):
 
     system.wait_for(lambda: logged("violations", "ViolationRecorded", violation_id=vid),
                     message="the accepted violation in the ledger")
-    system.wait_for(lambda: logged("restrictions", "RestrictionImposed", uscc=body["uscc"]),
+    system.wait_for(lambda: logged("restrictions", "RestrictionsImposed", uscc=body["uscc"]),
                     message="the imposed restriction in the ledger")
     def answered(answer_id, asked_by):
         return any(a["answer_id"] == answer_id and a["asked_by"] == asked_by
