@@ -4,7 +4,13 @@ import eventlet
 import pytest
 from kombu import Connection, Exchange, Producer
 
+from nameko.rpc import rpc
+from nameko.standalone.events import event_dispatcher
+from nameko.testing.services import entrypoint_hook
+
 from shared.entrypoints import broadcast_handler
+from shared.service import Dispatcher
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +41,36 @@ def test_a_burst_beyond_the_handler_expires_instead_of_piling_up(container_facto
     seen = len(Slow.seen)
     eventlet.sleep(2)
     assert len(Slow.seen) <= seen + 1  # nothing left waiting
+
+
+class Writer:
+    """Writes through to its own read model and broadcasts the change to every instance."""
+
+    name = "writer"
+    dispatch = Dispatcher()
+    seen = []
+
+    @rpc
+    def emit(self, n, relayed=False):
+        (self.dispatch.relay if relayed else self.dispatch)("Changed", {"n": n})
+
+    @broadcast_handler("writer", "Changed")
+    def on_changed(self, body):
+        Writer.seen.append(body["n"])
+
+
+def test_an_instance_skips_its_own_broadcast_but_not_a_relayed_or_another_ones(
+        container_factory, config):
+    """The writer applied its change already: its own copy is acknowledged unread
+    (``x-lianchen-origin``). A relayed event (outbox sweep: the write may be another
+    process's) and another process's event are applied."""
+    Writer.seen = []
+    container = container_factory(Writer, config)
+    container.start()
+    with entrypoint_hook(container, "emit") as emit:
+        emit(1)
+        emit(2, relayed=True)
+    event_dispatcher(config)("writer", "Changed", {"n": 3})
+    wait_for(lambda: sorted(Writer.seen) == [2, 3], message="the relayed and the other's")
+    eventlet.sleep(0.5)
+    assert sorted(Writer.seen) == [2, 3]  # never the own one

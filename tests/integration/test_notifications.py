@@ -95,6 +95,14 @@ class World:
             "RestrictionImposed", r, producer="restrictions", correlation_id="it-corr",
             event_id=f"{r['restriction_id']}:imposed"))
 
+    def impose_many(self, *rs: dict) -> None:
+        """One decision's restrictions in one event (RestrictionsImposed)."""
+        vid = rs[0]["source"]["violation_id"]
+        event_dispatcher(self.config)("restrictions", "RestrictionsImposed", make_event(
+            "RestrictionsImposed", {"uscc": rs[0]["uscc"], "violation_id": vid,
+                                    "restrictions": list(rs)},
+            producer="restrictions", correlation_id="it-corr", event_id=f"{vid}:imposed:t"))
+
     def lift(self, r: dict, reason: str = "violation revoked: overturned on appeal") -> None:
         event_dispatcher(self.config)("restrictions", "RestrictionLifted", make_event(
             "RestrictionLifted", {"restriction": r, "lifted_at": datetime.now(timezone.utc),
@@ -127,14 +135,16 @@ def db_prefix(mongo_client):
 @pytest.fixture
 def world(container_factory, config, make_session, db):
     port = free_port()
-    container_factory(RegistryService, {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
-                      ).start()
+    registry = container_factory(RegistryService,
+                                 {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    registry.start()
     notifications_config = {**config, **FAST}
     notifications = container_factory(NotificationsService, notifications_config)
     notifications.start()
     receiver = Receiver().start()
     world = World(notifications_config, port, make_session, receiver, db)
     world.container = notifications
+    world.registry = registry
     yield world
     receiver.stop()
 
@@ -166,6 +176,63 @@ def test_a_notice_reaches_each_member_platform_signed_and_once(world):
     wait_for(lambda: world.db.ledger.count_documents({"kind": "NoticeDelivered"}) == 2,
              message="both deliveries in the decision ledger")
     assert verify_ledger(world.db).ok
+
+
+def test_platforms_come_from_the_memberships_read_model_without_asking_the_registry(world):
+    """The registry's MembershipsChanged feeds notifications' read model; once bootstrapped,
+    a notice needs no RPC: with the registry stopped, a decision's restrictions (one
+    RestrictionsImposed) still reach the member platform, a notice per restriction, once."""
+    code = make_uscc()
+    world.member(code, "mall-a", "mall-b")
+    world.subscribe("mall-a")
+    wait_for(lambda: world.db.meta.find_one({"_id": "memberships"}), message="bootstrapped")
+    wait_for(lambda: (world.db.memberships.find_one({"_id": code}) or {}).get("version") == 2,
+             message="both memberships in the read model")
+    assert world.db.memberships.find_one({"_id": code})["memberships"] == [
+        {"platform_id": "mall-a", "shop_id": "shop-mall-a"},
+        {"platform_id": "mall-b", "shop_id": "shop-mall-b"}]
+    world.registry.stop()
+    document = next(_numbers)
+    first, second = restriction(code, "SL-PLAT", document), restriction(code, "AO-PLAT", document)
+    world.impose_many(first, second)
+    wait_for(lambda: len(world.receiver.unique("/hooks/mall-a")) == 2,
+             message="a notice per restriction at the member platform")
+    world.impose_many(first, second)  # the same decision again: nothing new
+    wait_for(lambda: all(n["status"] == "delivered" for n in world.notices("mall-a")),
+             message="both delivered")
+    got = world.receiver.accepted("/hooks/mall-a")
+    assert len(got) == 2 and {g.json()["merchant"]["shop_id"] for g in got} == {"shop-mall-a"}
+    assert {g.json()["restriction"]["restriction_id"] for g in got} == {
+        first["restriction_id"], second["restriction_id"]}
+    assert world.db.notices.count_documents({}) == 2
+
+
+def test_the_memberships_read_model_is_bootstrapped_from_the_registry(
+        container_factory, config, db, keys):
+    """Memberships set before the read model existed (no version, no event) are loaded from
+    the registry's pages at start; a later change (version 1) supersedes them."""
+    port = free_port()
+    registry = container_factory(RegistryService,
+                                 {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    registry.start()
+    codes = sorted(make_uscc() for _ in range(3))
+    db("registry").entities.insert_many(
+        [{"_id": c, "name": "旧店", "memberships": [{"platform_id": "mall-old", "shop_id": c[-4:]}]}
+         for c in codes[:2]] + [{"_id": codes[2], "name": "无店"}])
+    notifications = container_factory(NotificationsService, {**config, **FAST})
+    notifications.start()
+    store = db("notifications")
+    wait_for(lambda: store.meta.find_one({"_id": "memberships"}), message="bootstrapped")
+    assert {d["_id"]: (d["version"], d["memberships"]) for d in store.memberships.find({})} == {
+        c: (0, [{"platform_id": "mall-old", "shop_id": c[-4:]}]) for c in codes[:2]}
+    admin = requests.Session()
+    admin.headers.update({"Authorization": f"Bearer {keys()}"})
+    assert admin.post(f"http://127.0.0.1:{port}/v1/registry/entities/{codes[0]}/memberships",
+                      json={"platform_id": "mall-new", "shop_id": "n-1"}).ok
+    wait_for(lambda: store.memberships.find_one({"_id": codes[0]})["version"] == 1,
+             message="the change applied")
+    assert [m["platform_id"] for m in store.memberships.find_one({"_id": codes[0]})[
+        "memberships"]] == ["mall-new", "mall-old"]
 
 
 def test_a_failing_receiver_gets_the_same_notice_again_with_the_same_body(world):

@@ -196,3 +196,36 @@ def test_intake_redelivery_after_a_lost_reply_publishes_the_violation(db):
     assert again.status == "duplicate"
     assert [t for t, _ in sent] == ["ViolationRecorded"]
     assert sent[0][1]["payload"]["violation_id"] == again.violation_id
+
+
+def test_one_event_shared_by_a_batch_is_published_once_and_each_document_has_its_outcome(db):
+    """``insert_new_shared`` (one decision's restrictions, one event): published once when
+    any document is new; a duplicate key is "already there" per document; when every document
+    existed under other events nothing is published; when they carry this event (applied
+    before, publication lost) it is published again; the relay publishes it once, however
+    many documents name it."""
+    store = db("outbox_shared")
+    sent = []
+    box = Outbox(store, lambda t, e: sent.append(e["event_id"]))
+    event = {"event_id": "dec1", "type": "X"}
+    store.docs.insert_one({"_id": "r2", "event_ids": ["older"]})  # imposed by an earlier one
+    docs = [{"_id": f"r{i}", "event_ids": ["dec1"]} for i in (1, 2, 3)]
+    assert box.insert_new_shared(store.docs, [dict(d) for d in docs], event) == {1}
+    assert sent == ["dec1"] and store.outbox.count_documents({}) == 0
+    assert store.docs.find_one({"_id": "r2"})["event_ids"] == ["older"]  # left alone
+    # the same decision again (a redelivery): r1 and r3 carry the event: published again
+    assert box.insert_new_shared(store.docs, [dict(d) for d in docs], event) == {0, 1, 2}
+    assert sent == ["dec1", "dec1"]
+    # another decision over documents that all exist under other events: nothing
+    assert box.insert_new_shared(store.docs, [{"_id": "r2", "event_ids": ["dec2"]}],
+                                 {"event_id": "dec2", "type": "X"}) == {0}
+    assert sent == ["dec1", "dec1"] and store.outbox.count_documents({}) == 0
+    # died after the write, before publishing: the relay publishes the one event once
+    box.release = lambda *a, **k: (_ for _ in ()).throw(Crash())
+    with pytest.raises(Crash):
+        box.insert_new_shared(store.docs, [{"_id": f"s{i}", "event_ids": ["dec3"]}
+                                           for i in range(3)], {"event_id": "dec3", "type": "X"})
+    relay_sent = []
+    relay = Outbox(store, lambda t, e: relay_sent.append(e["event_id"]))
+    assert relay.sweep(older_than=0) == 1 and relay_sent == ["dec3"]
+    assert store.outbox.count_documents({}) == 0
