@@ -80,12 +80,17 @@ class Reconciler:
         # says which article the new catalog follows instead.
         self.lift_reason_for = lift_reason_for or (lambda measure_id, source: lift_reason(source))
 
-    def reconcile(self, violation_id: str) -> dict:
-        source = self.db.sources.find_one({"_id": violation_id})
+    def reconcile(self, violation_id: str, source: dict | None = None,
+                  record: dict | None = None, risk_class=...) -> dict:
+        """``source`` (the document as just written), ``record`` (loaded) and the entity's
+        ``risk_class``, when the caller has them, spare reading and validating them again."""
+        if source is None:
+            source, record = self.db.sources.find_one({"_id": violation_id}), None
         if source is None:
             return {"imposed": 0, "lifted": 0}
-        record = ViolationSchema().load(source["record"])
-        entity = self.db.entities.find_one({"_id": record["uscc"]}) or {}
+        record = record if record is not None else ViolationSchema().load(source["record"])
+        entity = ({"risk_class": risk_class} if risk_class is not ...
+                  else self.db.entities.find_one({"_id": record["uscc"]}) or {})
         imposed = lifted = 0
         desired: dict[str, dict] = {}
         repairs = source.get("repairs") or {}
@@ -113,19 +118,23 @@ class Reconciler:
             rid = restriction_id(violation_id, measure_id, generations.get(measure_id, 0))
             lifted += self.lift(rid, reason, now)
             removed.append(measure_id)
-        self._mark_imposed(violation_id, set(desired), set(removed))
+        self._mark_imposed(violation_id, set(desired), set(removed), source)
         persons_imposed, persons_lifted = PersonMeasures(
             self.db, self.outbox, self.catalog, self.correlation_id).reconcile(
             violation_id, source, record, lambda mid: self.lift_reason_for(mid, source), now)
         return {"imposed": imposed, "lifted": lifted, "persons_imposed": persons_imposed,
                 "persons_lifted": persons_lifted}
 
-    def _mark_imposed(self, violation_id: str, present: set, removed: set) -> None:
+    def _mark_imposed(self, violation_id: str, present: set, removed: set,
+                      source: dict | None = None) -> None:
         """Record which measures are in force for a violation (after the writes they name, so
-        a crash in between is repaired by the redelivered event's reconcile)."""
+        a crash in between is repaired by the redelivered event's reconcile). ``source``: the
+        document as this reconciliation read or wrote it (its events are handled one at a
+        time: nothing else changed ``imposed`` since), else it is read."""
         with doc_lock(self.db.sources, violation_id):
-            source = self.db.sources.find_one({"_id": violation_id},
-                                              {"imposed": 1, "generations": 1}) or {}
+            if source is None:
+                source = self.db.sources.find_one({"_id": violation_id},
+                                                  {"imposed": 1, "generations": 1}) or {}
             before = set(source.get("imposed", []))
             after = (before | present) - removed
             generations = dict(source.get("generations", {}))
