@@ -100,6 +100,8 @@ class RegistryService:
 
     def _ensure_entity(self, code: str, name: str) -> None:
         """A violation against an unknown code creates a provisional entity."""
+        if self.db.entities.find_one({"_id": code}, {"_id": 1}) is not None:
+            return  # known: one read instead of staging, a refused insert and unstaging
         facts = uscc_codes.facts(code)
         now = datetime.now(timezone.utc)
         event = make_event("EntityRegistered", {

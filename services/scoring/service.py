@@ -95,60 +95,63 @@ class ScoringService:
     def _apply_violation(self, body):
         envelope, payload = read_event(body)
         record = payload["record"]
-        changed = self._change_records(record["uscc"], lambda doc: facts.apply_violation(
+        written = self._change_records(record["uscc"], lambda doc: facts.apply_violation(
             doc, payload["violation_id"], payload["version"], payload["status"], record))
         # Recompute even when nothing changed: it finishes what a crash may have interrupted.
-        self.recompute(record["uscc"], cause=envelope["event_id"])
+        self.recompute(record["uscc"], cause=envelope["event_id"], record_doc=written)
         self.log.info("violation applied", violation_id=payload["violation_id"],
-                      version=payload["version"], new_version=changed)
+                      version=payload["version"], new_version=written is not None)
 
     @event_handler("repair", "RecordRepaired")
     def on_record_repaired(self, body):
         envelope, payload = read_event(body)
-        changed = self._change_records(payload["uscc"], lambda doc: facts.apply_repair(doc, payload))
-        self.recompute(payload["uscc"], cause=envelope["event_id"])
+        written = self._change_records(payload["uscc"], lambda doc: facts.apply_repair(doc, payload))
+        self.recompute(payload["uscc"], cause=envelope["event_id"], record_doc=written)
         self.log.info("repair applied", violation_id=payload["violation_id"],
-                      scope=payload["scope"], new=changed)
+                      scope=payload["scope"], new=written is not None)
 
     @event_handler("registry", "EntityRegistered")
     def on_entity_registered(self, body):
         envelope, payload = read_event(body)
-        self._change_records(payload["uscc"], lambda doc: facts.apply_registration(
+        written = self._change_records(payload["uscc"], lambda doc: facts.apply_registration(
             doc, payload["name"], payload["provisional"]))
-        self.recompute(payload["uscc"], cause=envelope["event_id"])
+        self.recompute(payload["uscc"], cause=envelope["event_id"], record_doc=written)
 
-    def _change_records(self, code: str, change) -> bool:
+    def _change_records(self, code: str, change) -> dict | None:
         """Apply ``change(doc) -> bool`` to the entity's facts (insert first: a new entity
-        costs one insert, not a look-up and an upsert)."""
+        costs one insert, not a look-up and an upsert). Returns the document as now stored
+        when it changed (the score is computed from it, not read back), else None."""
         now = datetime.now(timezone.utc)
         with doc_lock(self.db.records, code):
             doc = facts.new_entity(code)
             if change(doc):
                 try:
                     self.db.records.insert_one({**doc, "updated_at": now})
-                    return True
+                    return {**doc, "updated_at": now}
                 except DuplicateKeyError:
                     pass
             doc = self.db.records.find_one({"_id": code})
             if doc is None:  # nothing to record for an unknown entity
-                return False
+                return None
             if not change(doc):
-                return False
+                return None
             self.db.records.update_one({"_id": code}, {"$set": {
                 **{key: doc.get(key) for key in facts.FACT_LISTS}, "name": doc.get("name"),
                 "updated_at": now}})
-        return True
+        return {**doc, "updated_at": now}
 
     # -- scores ----------------------------------------------------------------------------
-    def recompute(self, code: str, cause: str) -> bool:
+    def recompute(self, code: str, cause: str, record_doc: dict | None = None) -> bool:
+        """``record_doc``: the entity's facts as the caller just stored them (else read)."""
         with doc_lock(self.db.records, f"score:{code}"):
-            changed = self._recompute_locked(code, cause)
+            changed = self._recompute_locked(code, cause, record_doc)
         if self.rescore_state.running:
             self.rescore_state.touched.add(code)
         return changed
 
-    def _recompute_locked(self, code: str, cause: str) -> bool:
-        record_doc = self.db.records.find_one({"_id": code})
+    def _recompute_locked(self, code: str, cause: str, record_doc: dict | None = None) -> bool:
+        if record_doc is None:
+            record_doc = self.db.records.find_one({"_id": code})
         if record_doc is None:
             return False
         now = datetime.now(timezone.utc)
