@@ -29,6 +29,9 @@ from pymongo.errors import BulkWriteError, ConnectionFailure
 from shared.logging import get_logger
 
 _log = get_logger(component="outbox")
+PROCESS = uuid.uuid4().hex  # who staged an entry (``owner``)
+_IN_FLIGHT: set[str] = set()  # entries this process staged and is still releasing
+FOREIGN_AFTER = 10.0  # seconds before the relay takes over another process's entry
 
 
 class Staged:
@@ -69,22 +72,29 @@ class Outbox:
         entry_id = uuid.uuid4().hex
         items = [{"ref": [collection.name, ref_id], "events": events}
                  for collection, ref_id, events in writes]
-        self.collection.insert_one({"_id": entry_id, "items": items,
+        self.collection.insert_one({"_id": entry_id, "items": items, "owner": PROCESS,
                                     "created_at": datetime.now(timezone.utc)})
         stage = Staged(entry_id, items)
+        # While this writer is at work (its write, then its publishes: a batch of 100
+        # violations takes seconds to publish with confirms) the relay of this process leaves
+        # the entry alone; it used to publish the whole batch a second time.
+        _IN_FLIGHT.add(entry_id)
         try:
-            yield stage
-        except ConnectionFailure:
-            # The store did not answer: the write may have been applied and only its reply
-            # lost. Keep the entry: the relay publishes its events once it sees their ids in
-            # the document, or drops it after ``abandon_after`` if the write never happened.
-            # (Deleting it here lost the event for good: the redelivery found the document
-            # and answered "duplicate" with nothing to publish.)
-            raise
-        except BaseException:
-            self.collection.delete_one({"_id": entry_id})
-            raise
-        self.release(entry_id, stage.events())
+            try:
+                yield stage
+            except ConnectionFailure:
+                # The store did not answer: the write may have been applied and only its
+                # reply lost. Keep the entry: the relay publishes its events once it sees their
+                # ids in the document, or drops it after ``abandon_after`` if the write never
+                # happened. (Deleting it here lost the event for good: the redelivery found
+                # the document and answered "duplicate" with nothing to publish.)
+                raise
+            except BaseException:
+                self.collection.delete_one({"_id": entry_id})
+                raise
+            self.release(entry_id, stage.events())
+        finally:
+            _IN_FLIGHT.discard(entry_id)
 
     def insert_new(self, collection, docs: list[dict], events: list[list[dict]]) -> set[int]:
         """Insert ``docs`` (each carrying its events' ids) with one batch write and one staged
@@ -143,12 +153,20 @@ class Outbox:
             (dispatch or self.dispatch)(event["type"], event)
         self.collection.delete_one({"_id": entry_id})
 
-    def sweep(self, older_than: float = 2.0, abandon_after: float = 60.0, limit: int = 500) -> int:
-        """Finish what a crash interrupted. Returns how many events were published."""
+    def sweep(self, older_than: float = 2.0, abandon_after: float = 60.0, limit: int = 500,
+              others_after: float = FOREIGN_AFTER) -> int:
+        """Finish what a crash interrupted. Returns how many events were published.
+
+        Entries this process is still releasing are skipped; another process's entries are
+        taken once ``others_after`` old (that process may be alive and publishing)."""
         now = datetime.now(timezone.utc)
         published = 0
         due = self.collection.find({"created_at": {"$lt": now - timedelta(seconds=older_than)}})
+        foreign_before = now - timedelta(seconds=max(older_than, others_after))
         for entry in list(due.limit(limit)):
+            if entry["_id"] in _IN_FLIGHT or (entry.get("owner") != PROCESS and _aware(
+                    entry["created_at"]) >= foreign_before):
+                continue
             happened, unknown = [], 0
             for item in entry["items"]:
                 ref_name, ref_id = item["ref"]

@@ -228,21 +228,28 @@ class RestrictionsService:
         new_class, computed_at = payload["new_class"], payload.get("computed_at")
         with doc_lock(self.db.entities, code):
             previous = self.db.entities.find_one({"_id": code}) or {}
-            known_at = previous.get("class_computed_at")
-            if computed_at and known_at and computed_at < known_at:
-                new_class = previous.get("risk_class")  # an older score arrived late: ignored
-            else:
-                self.db.entities.update_one({"_id": code}, {"$set": {
-                    "risk_class": new_class, "class_computed_at": computed_at}}, upsert=True)
-        # ``reconciled_class`` is written after the violations were revisited: a redelivery
-        # after an instance died in between finds it behind and finishes the work.
+        known_at = previous.get("class_computed_at")
+        stale = bool(computed_at and known_at and computed_at < known_at)
+        if stale:
+            new_class = previous.get("risk_class")  # an older score arrived late: ignored
         if previous.get("risk_class") == new_class == previous.get("reconciled_class"):
+            if not stale and computed_at != known_at:
+                with doc_lock(self.db.entities, code):
+                    self.db.entities.update_one({"_id": code}, {"$set": {
+                        "class_computed_at": computed_at}}, upsert=True)
             return
+        # The class and ``reconciled_class`` are written together after the violations were
+        # revisited with it (one write, not two): a redelivery after an instance died in
+        # between finds the class behind and does the work again (it is idempotent). The
+        # entity's events are handled one at a time, so nothing reads the class meanwhile.
         reconciler = self._reconciler()
         for vid in previous.get("violation_ids", []):
-            reconciler.reconcile(vid)
+            reconciler.reconcile(vid, risk_class=new_class)
+        changes = {"reconciled_class": new_class}
+        if not stale:
+            changes.update(risk_class=new_class, class_computed_at=computed_at)
         with doc_lock(self.db.entities, code):
-            self.db.entities.update_one({"_id": code}, {"$set": {"reconciled_class": new_class}})
+            self.db.entities.update_one({"_id": code}, {"$set": changes}, upsert=True)
 
     def _remember_violation(self, code: str, vid: str) -> str | None:
         """The entity document lists its violations, so a change of risk class can revisit
