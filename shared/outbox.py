@@ -161,11 +161,13 @@ class Outbox:
         taken once ``others_after`` old (that process may be alive and publishing)."""
         now = datetime.now(timezone.utc)
         published = 0
+        busy = set(_IN_FLIGHT)  # before the query: released meanwhile is still not ours
         due = self.collection.find({"created_at": {"$lt": now - timedelta(seconds=older_than)}})
         foreign_before = now - timedelta(seconds=max(older_than, others_after))
         for entry in list(due.limit(limit)):
-            if entry["_id"] in _IN_FLIGHT or (entry.get("owner") != PROCESS and _aware(
-                    entry["created_at"]) >= foreign_before):
+            if entry["_id"] in busy or entry["_id"] in _IN_FLIGHT or (
+                    entry.get("owner") != PROCESS
+                    and _aware(entry["created_at"]) >= foreign_before):
                 continue
             happened, unknown = [], 0
             for item in entry["items"]:
@@ -182,6 +184,8 @@ class Outbox:
                 _log.warning("dropping staged events whose write never happened",
                              entry=entry["_id"], items=unknown)
             happened = _once(happened)
+            if happened and self.collection.find_one({"_id": entry["_id"]}, {"_id": 1}) is None:
+                continue  # its writer (or another relay) finished it while this one looked
             # published as relayed (``Dispatcher``): the write may be another process's
             self.release(entry["_id"], happened, getattr(self.dispatch, "relay", None))
             published += len(happened)
