@@ -57,7 +57,7 @@ CONSUMES = {
     "violations": (),
     "scoring": ("registry", "repair", "violations"),
     "restrictions": ("registry", "repair", "restrictions", "scoring", "violations"),
-    "notifications": ("notifications", "restrictions"),
+    "notifications": ("notifications", "registry", "restrictions"),
     "repair": ("violations",),
 }
 # What a service reaches besides its own names (nameko RPC, intake, subscribers' queues).
