@@ -628,14 +628,6 @@ class ExpiringBroadcastHandler(EventHandler):
         super().__init__(source_service, event_type, handler_type=BROADCAST,
                          reliable_delivery=False, **kwargs)
 
-    def handle_message(self, body, message):
-        # The instance that wrote the change applied it already (write-through): its own
-        # broadcast is acknowledged unread (no worker, no decoding). See ``origin``.
-        if (message.headers or {}).get(ORIGIN_HEADER) == origin(self.container):
-            self.queue_consumer.ack_message(message)
-            return
-        super().handle_message(body, message)
-
     def setup(self):
         super().setup()
         ttl_ms = int(float(self.container.config.get("BROADCAST_TTL_SECONDS", 60)) * 1000)
@@ -648,7 +640,12 @@ class ExpiringBroadcastHandler(EventHandler):
 
     def handle_message(self, body, message):
         """Only events of the source's own broker user feed the read model; anything else is
-        dropped (a broadcast queue has no dead-letter queue: the periodic sync repairs)."""
+        dropped (a broadcast queue has no dead-letter queue: the periodic sync repairs).
+        The instance that wrote the change applied it already (write-through): its own
+        broadcast is acknowledged unread (no worker, no decoding). See ``origin``."""
+        if (message.headers or {}).get(ORIGIN_HEADER) == origin(self.container):
+            self.queue_consumer.ack_message(message)
+            return
         try:
             refusal = self.producers.refusal((message.properties or {}).get("user_id"),
                                              safe_headers(message), self.source_service,
