@@ -4,7 +4,6 @@ Gate-keeping answers come from this service's own store (no RPC hop) and are aud
 """
 from __future__ import annotations
 
-import base64
 import os
 import time
 import uuid
@@ -29,6 +28,7 @@ from shared.entrypoints import (broadcast_handler, event_handler, http, json_res
 from shared.locks import doc_lock
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
+from shared.queries import decode_cursor, encode_cursor
 from shared.service import Dispatcher, published
 from shared.store import apply_versioned, insert_once
 from rules import loader
@@ -330,7 +330,7 @@ class RestrictionsService:
         query = {}
         try:
             if since:
-                at, rid = _decode_cursor(since)
+                at, rid = decode_cursor(since)
                 query = {"$or": [{"changed_at": {"$gt": at}},
                                  {"changed_at": at, "_id": {"$gt": rid}}]}
         except ValueError:
@@ -347,7 +347,7 @@ class RestrictionsService:
             "ends_at": d["ends_at"], "lifted_at": d.get("lifted_at"),
             "lift_reason": d.get("lift_reason"),
         } for d in docs]
-        cursor = _encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs else since
+        cursor = encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs else since
         return json_response(200, {"changes": changes, "next": cursor})
 
     # -- registration and licence offices: persons (issue 21) -------------------------------
@@ -392,7 +392,7 @@ class RestrictionsService:
             return problem(400, "invalid query", errors)
         docs = list(self.db.person_restrictions.find(query, {"event_ids": 0})
                     .sort([("changed_at", 1), ("_id", 1)]).limit(limit))
-        cursor = (_encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs
+        cursor = (encode_cursor(docs[-1]["changed_at"], docs[-1]["_id"]) if docs
                   else request.args.get("since"))
         return json_response(200, {"changes": [person_measures.change(d) for d in docs],
                                    "next": cursor})
@@ -457,7 +457,7 @@ def _feed_query(args) -> tuple[dict, int, list[dict]]:
         errors.append({"field": "limit", "problem": "must be a whole number from 1 to 1000"})
     try:
         if args.get("since"):
-            at, rid = _decode_cursor(args["since"])
+            at, rid = decode_cursor(args["since"])
             query = {"$or": [{"changed_at": {"$gt": at}},
                              {"changed_at": at, "_id": {"$gt": rid}}]}
     except ValueError:
@@ -465,17 +465,3 @@ def _feed_query(args) -> tuple[dict, int, list[dict]]:
                        "problem": "must be the `next` cursor of a previous answer"})
     return query, limit, errors
 
-
-def _encode_cursor(at: datetime, restriction_id: str) -> str:
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-    raw = f"{at.isoformat()}|{restriction_id}".encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-        at, _, rid = raw.partition("|")
-        return datetime.fromisoformat(at), rid
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("bad cursor") from exc

