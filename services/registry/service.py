@@ -330,7 +330,9 @@ class RegistryService:
         Outbox(self.db, self.dispatch).sweep()
 
     def _entity(self, code: str, public: bool):
-        doc = self.db.entities.find_one({"_id": code}, {"event_ids": 0})
+        # memberships_version orders MembershipsChanged for the notifications read model: not
+        # part of the entity's view
+        doc = self.db.entities.find_one({"_id": code}, {"event_ids": 0, "memberships_version": 0})
         if doc is None:
             return None
         doc["uscc"] = doc.pop("_id")
