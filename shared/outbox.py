@@ -102,16 +102,10 @@ class Outbox:
         there carries those very event ids (the same write, applied before with its reply or
         its publication lost: publishing again is what makes a redelivery heal it; consumers
         are idempotent). Returns the indexes of the documents whose ``_id`` existed already."""
-        existing: set[int] = set()
         with self.staged_many([(collection, doc["_id"], doc_events)
                                for doc, doc_events in zip(docs, events)]) as stage:
-            try:
-                collection.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                for error in exc.details.get("writeErrors", []):
-                    if error.get("code") != 11000:
-                        raise
-                    existing.add(error["index"])
+            existing = _insert_unordered(collection, docs)
+            if existing:
                 taken = [docs[i]["_id"] for i in existing]
                 carried = {doc["_id"]: set(doc.get("event_ids") or ())
                            for doc in collection.find({"_id": {"$in": taken}},
@@ -132,20 +126,13 @@ class Outbox:
         published if any document is new, or if one already there carries its id (the same
         write applied before, its publication lost); when every document existed under other
         events, nothing is published. Returns the indexes of the documents that existed."""
-        existing: set[int] = set()
         with self.staged_many([(collection, doc["_id"], [event]) for doc in docs]) as stage:
-            try:
-                collection.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                for error in exc.details.get("writeErrors", []):
-                    if error.get("code") != 11000:
-                        raise
-                    existing.add(error["index"])
-                if len(existing) == len(docs) and not any(
-                        event["event_id"] in (doc.get("event_ids") or ())
-                        for doc in collection.find({"_id": {"$in": [d["_id"] for d in docs]}},
-                                                   {"event_ids": 1})):
-                    stage.cancel()
+            existing = _insert_unordered(collection, docs)
+            if len(existing) == len(docs) and not any(
+                    event["event_id"] in (doc.get("event_ids") or ())
+                    for doc in collection.find({"_id": {"$in": [d["_id"] for d in docs]}},
+                                               {"event_ids": 1})):
+                stage.cancel()
         return existing
 
     def release(self, entry_id: str, events: list[dict], dispatch=None) -> None:
@@ -203,3 +190,18 @@ def event_ids(events: list[dict]) -> list[str]:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _insert_unordered(collection, docs: list[dict]) -> set[int]:
+    """One unordered batch insert: the indexes of the documents whose ``_id`` existed already
+    (duplicate key); any other write error raises."""
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        existing = set()
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") != 11000:
+                raise
+            existing.add(error["index"])
+        return existing
+    return set()
